@@ -1,0 +1,3 @@
+export type { CommandArgument, CommandOption, CommandSpec } from './command';
+export { allCommands } from './plugins';
+export { buildProgram, isUserFacingError } from './program';

@@ -1,0 +1,534 @@
+// meddl native CPU kernels for tfjs: a Node-API addon working in place on the typed arrays
+// of tfjs's cpu backend. GEMM goes through OpenBLAS (cblas_sgemm); elementwise kernels,
+// reductions, softmax, transpose, gather and segment sums are plain C++ split over a small
+// number of threads. Every kernel splits work over disjoint output ranges and reduces
+// sequentially inside a range, so results do not depend on scheduling.
+#include <napi.h>
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <thread>
+#include <vector>
+
+extern "C" {
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+char* openblas_get_config(void);
+}
+
+namespace {
+
+int g_threads = 1;
+
+// Runs fn(begin, end) over [0, n) split into contiguous chunks, on up to g_threads threads
+// when the work (n * cost) is large enough to pay for starting them.
+void ParallelFor(int64_t n, double cost, const std::function<void(int64_t, int64_t)>& fn) {
+  int threads = g_threads;
+  const double work = static_cast<double>(n) * cost;
+  if (threads > 1 && work < 262144.0) threads = 1;
+  if (threads > n) threads = static_cast<int>(std::max<int64_t>(n, 1));
+  if (threads <= 1) {
+    if (n > 0) fn(0, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  const int64_t chunk = (n + threads - 1) / threads;
+  for (int t = 1; t < threads; ++t) {
+    const int64_t b = t * chunk, e = std::min(n, b + chunk);
+    if (b < e) pool.emplace_back([&fn, b, e] { fn(b, e); });
+  }
+  fn(0, std::min(n, chunk));
+  for (auto& th : pool) th.join();
+}
+
+template <typename T>
+T* Ptr(const Napi::Value& v) {
+  auto arr = v.As<Napi::TypedArray>();
+  auto buf = arr.ArrayBuffer();
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + arr.ByteOffset());
+}
+size_t Len(const Napi::Value& v) { return v.As<Napi::TypedArray>().ElementLength(); }
+int64_t I(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int64Value(); }
+double D(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().DoubleValue(); }
+std::vector<int64_t> Ints(const Napi::Value& v) {
+  auto* p = Ptr<int32_t>(v);
+  return std::vector<int64_t>(p, p + Len(v));
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  int n = static_cast<int>(I(info, 0));
+  if (n < 1) n = 1;
+  g_threads = n;
+  openblas_set_num_threads(n);
+  return Napi::Number::New(info.Env(), n);
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), g_threads);
+}
+
+Napi::Value BlasConfig(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), openblas_get_config());
+}
+
+// sgemmBatch(a, b, c, m, n, k, transA, transB, aOffsets: Int32Array, bOffsets: Int32Array)
+// C[i] (m x n, contiguous) = op(A at aOffsets[i]) * op(B at bOffsets[i]).
+Napi::Value SgemmBatch(const Napi::CallbackInfo& info) {
+  const float* a = Ptr<float>(info[0]);
+  const float* b = Ptr<float>(info[1]);
+  float* c = Ptr<float>(info[2]);
+  const int m = static_cast<int>(I(info, 3)), n = static_cast<int>(I(info, 4)), k = static_cast<int>(I(info, 5));
+  const bool ta = info[6].As<Napi::Boolean>().Value(), tb = info[7].As<Napi::Boolean>().Value();
+  const int32_t* ao = Ptr<int32_t>(info[8]);
+  const int32_t* bo = Ptr<int32_t>(info[9]);
+  const size_t batch = Len(info[8]);
+  const int lda = ta ? m : k, ldb = tb ? k : n;
+  for (size_t i = 0; i < batch; ++i) {
+    float* ci = c + static_cast<int64_t>(i) * m * n;
+    if (k == 0) {
+      std::fill(ci, ci + static_cast<int64_t>(m) * n, 0.0f);
+      continue;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
+                a + ao[i], lda, b + bo[i], ldb, 0.0f, ci, n);
+  }
+  return info.Env().Undefined();
+}
+
+enum BinaryOp { kAdd = 0, kSub, kMul, kDiv, kMax, kMin, kSqDiff };
+
+template <int OP>
+inline float Bin(float x, float y) {
+  if (OP == kAdd) return x + y;
+  if (OP == kSub) return x - y;
+  if (OP == kMul) return x * y;
+  if (OP == kDiv) return x / y;
+  if (OP == kMax) return (x != x || y != y) ? NAN : (x > y ? x : y);
+  if (OP == kMin) return (x != x || y != y) ? NAN : (x < y ? x : y);
+  const float d = x - y;
+  return d * d;
+}
+
+template <int OP>
+void BinaryRun(const float* a, const float* b, float* out, const std::vector<int64_t>& shape,
+               const std::vector<int64_t>& as, const std::vector<int64_t>& bs) {
+  const int rank = static_cast<int>(shape.size());
+  const int64_t inner = shape[rank - 1];
+  const int64_t ai = as[rank - 1], bi = bs[rank - 1];
+  int64_t rows = 1;
+  for (int d = 0; d < rank - 1; ++d) rows *= shape[d];
+  ParallelFor(rows, static_cast<double>(inner), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t rem = r, ao = 0, bo = 0;
+      for (int d = rank - 2; d >= 0; --d) {
+        const int64_t idx = rem % shape[d];
+        rem /= shape[d];
+        ao += idx * as[d];
+        bo += idx * bs[d];
+      }
+      const float* pa = a + ao;
+      const float* pb = b + bo;
+      float* po = out + r * inner;
+      if (ai == 1 && bi == 1) {
+        for (int64_t j = 0; j < inner; ++j) po[j] = Bin<OP>(pa[j], pb[j]);
+      } else if (ai == 1) {
+        const float y = pb[0];
+        for (int64_t j = 0; j < inner; ++j) po[j] = Bin<OP>(pa[j], y);
+      } else if (bi == 1) {
+        const float x = pa[0];
+        for (int64_t j = 0; j < inner; ++j) po[j] = Bin<OP>(x, pb[j]);
+      } else {
+        const float v = Bin<OP>(pa[0], pb[0]);
+        for (int64_t j = 0; j < inner; ++j) po[j] = v;
+      }
+    }
+  });
+}
+
+// binary(op, a, aShape, b, bShape, out, outShape): shapes are Int32Arrays of equal rank
+// (the caller left-pads them with 1s); a dimension of size 1 broadcasts.
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  const int op = static_cast<int>(I(info, 0));
+  const float* a = Ptr<float>(info[1]);
+  auto ash = Ints(info[2]);
+  const float* b = Ptr<float>(info[3]);
+  auto bsh = Ints(info[4]);
+  float* out = Ptr<float>(info[5]);
+  auto osh = Ints(info[6]);
+  const int rank = static_cast<int>(osh.size());
+  // Row-major strides of a and b, 0 where the dimension broadcasts.
+  std::vector<int64_t> ast(rank), bst(rank);
+  int64_t sa = 1, sb = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    ast[d] = ash[d] == 1 ? 0 : sa;
+    bst[d] = bsh[d] == 1 ? 0 : sb;
+    sa *= ash[d];
+    sb *= bsh[d];
+  }
+  // Coalesce adjacent dimensions that broadcast the same way; drop dimensions of size 1.
+  std::vector<int64_t> shape, as, bs;
+  for (int d = 0; d < rank; ++d) {
+    if (osh[d] == 1) continue;
+    if (!shape.empty()) {
+      const size_t l = shape.size() - 1;
+      const bool aSame = (as[l] == 0) == (ast[d] == 0), bSame = (bs[l] == 0) == (bst[d] == 0);
+      if (aSame && bSame) {
+        shape[l] *= osh[d];
+        as[l] = ast[d];
+        bs[l] = bst[d];
+        continue;
+      }
+    }
+    shape.push_back(osh[d]);
+    as.push_back(ast[d]);
+    bs.push_back(bst[d]);
+  }
+  if (shape.empty()) {
+    shape.push_back(1);
+    as.push_back(0);
+    bs.push_back(0);
+  }
+  switch (op) {
+    case kAdd: BinaryRun<kAdd>(a, b, out, shape, as, bs); break;
+    case kSub: BinaryRun<kSub>(a, b, out, shape, as, bs); break;
+    case kMul: BinaryRun<kMul>(a, b, out, shape, as, bs); break;
+    case kDiv: BinaryRun<kDiv>(a, b, out, shape, as, bs); break;
+    case kMax: BinaryRun<kMax>(a, b, out, shape, as, bs); break;
+    case kMin: BinaryRun<kMin>(a, b, out, shape, as, bs); break;
+    case kSqDiff: BinaryRun<kSqDiff>(a, b, out, shape, as, bs); break;
+    default: Napi::Error::New(info.Env(), "binary: unknown op").ThrowAsJavaScriptException();
+  }
+  return info.Env().Undefined();
+}
+
+enum UnaryOp {
+  kExp = 0, kLog, kTanh, kSigmoid, kRelu, kRelu6, kErf, kSqrt, kRsqrt, kNeg, kAbs, kSquare, kReciprocal,
+  kElu, kLeakyRelu, kStep, kSin, kCos
+};
+
+template <int OP>
+inline float Un(float x, float alpha) {
+  if (OP == kExp) return std::exp(x);
+  if (OP == kLog) return std::log(x);
+  if (OP == kTanh) return std::tanh(x);
+  if (OP == kSigmoid) return 1.0f / (1.0f + std::exp(-x));
+  if (OP == kRelu) return x != x ? x : (x > 0 ? x : 0.0f);
+  if (OP == kRelu6) return x != x ? x : std::min(std::max(x, 0.0f), 6.0f);
+  if (OP == kErf) return std::erf(x);
+  if (OP == kSqrt) return std::sqrt(x);
+  if (OP == kRsqrt) return 1.0f / std::sqrt(x);
+  if (OP == kNeg) return -x;
+  if (OP == kAbs) return std::fabs(x);
+  if (OP == kSquare) return x * x;
+  if (OP == kReciprocal) return 1.0f / x;
+  if (OP == kElu) return x >= 0 ? x : std::exp(x) - 1.0f;
+  if (OP == kLeakyRelu) return x < 0 ? alpha * x : x;
+  if (OP == kStep) return x != x ? NAN : (x > 0 ? 1.0f : alpha);
+  if (OP == kSin) return std::sin(x);
+  return std::cos(x);
+}
+
+template <int OP>
+void UnaryRun(const float* x, float* out, int64_t n, float alpha) {
+  ParallelFor(n, 8.0, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = Un<OP>(x[i], alpha);
+  });
+}
+
+// unary(op, x, out, alpha)
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  const int op = static_cast<int>(I(info, 0));
+  const float* x = Ptr<float>(info[1]);
+  float* out = Ptr<float>(info[2]);
+  const float alpha = static_cast<float>(D(info, 3));
+  const int64_t n = static_cast<int64_t>(Len(info[1]));
+#define U(NAME) \
+  case NAME: UnaryRun<NAME>(x, out, n, alpha); break;
+  switch (op) {
+    U(kExp) U(kLog) U(kTanh) U(kSigmoid) U(kRelu) U(kRelu6) U(kErf) U(kSqrt) U(kRsqrt) U(kNeg) U(kAbs)
+    U(kSquare) U(kReciprocal) U(kElu) U(kLeakyRelu) U(kStep) U(kSin) U(kCos)
+    default: Napi::Error::New(info.Env(), "unary: unknown op").ThrowAsJavaScriptException();
+  }
+#undef U
+  return info.Env().Undefined();
+}
+
+enum ReduceOp { kSum = 0, kMean, kRMax, kRMin, kProd };
+
+// reduce(op, x, out, outer, inner): out[i] = reduce(x[i*inner .. (i+1)*inner)).
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  const int op = static_cast<int>(I(info, 0));
+  const float* x = Ptr<float>(info[1]);
+  float* out = Ptr<float>(info[2]);
+  const int64_t outer = I(info, 3), inner = I(info, 4);
+  ParallelFor(outer, static_cast<double>(inner), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float* p = x + i * inner;
+      if (op == kSum || op == kMean) {
+        double s = 0;
+        for (int64_t j = 0; j < inner; ++j) s += p[j];
+        out[i] = static_cast<float>(op == kMean ? s / static_cast<double>(inner) : s);
+      } else if (op == kProd) {
+        double s = 1;
+        for (int64_t j = 0; j < inner; ++j) s *= p[j];
+        out[i] = static_cast<float>(s);
+      } else {
+        float m = p[0];
+        for (int64_t j = 1; j < inner; ++j) {
+          const float v = p[j];
+          if (v != v || (op == kRMax ? v > m : v < m)) m = v;
+        }
+        out[i] = m;
+      }
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// reduceMiddle(op, x, out, outer, red, inner): out[o, i] = reduce_r x[o, r, i], for reductions
+// over contiguous axes that are not innermost (bias gradients, batch means) without a transpose.
+Napi::Value ReduceMiddle(const Napi::CallbackInfo& info) {
+  const int op = static_cast<int>(I(info, 0));
+  const float* x = Ptr<float>(info[1]);
+  float* out = Ptr<float>(info[2]);
+  const int64_t outer = I(info, 3), red = I(info, 4), inner = I(info, 5);
+  const int64_t chunk = 256;  // columns per task
+  const int64_t tilesPerRow = (inner + chunk - 1) / chunk;
+  ParallelFor(outer * tilesPerRow, static_cast<double>(red * std::min(inner, chunk)), [&](int64_t b, int64_t e) {
+    std::vector<double> acc(chunk);
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t o = t / tilesPerRow, c0 = (t % tilesPerRow) * chunk, c1 = std::min(inner, c0 + chunk);
+      const float* base = x + o * red * inner;
+      float* dst = out + o * inner;
+      if (op == kSum || op == kMean || op == kProd) {
+        std::fill(acc.begin(), acc.end(), op == kProd ? 1.0 : 0.0);
+        for (int64_t r = 0; r < red; ++r) {
+          const float* row = base + r * inner;
+          if (op == kProd)
+            for (int64_t i = c0; i < c1; ++i) acc[i - c0] *= row[i];
+          else
+            for (int64_t i = c0; i < c1; ++i) acc[i - c0] += row[i];
+        }
+        const double scale = op == kMean ? 1.0 / static_cast<double>(red) : 1.0;
+        for (int64_t i = c0; i < c1; ++i) dst[i] = static_cast<float>(acc[i - c0] * scale);
+      } else {
+        for (int64_t i = c0; i < c1; ++i) dst[i] = base[i];
+        for (int64_t r = 1; r < red; ++r) {
+          const float* row = base + r * inner;
+          for (int64_t i = c0; i < c1; ++i) {
+            const float v = row[i];
+            if (v != v || (op == kRMax ? v > dst[i] : v < dst[i])) dst[i] = v;
+          }
+        }
+      }
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// softmax(x, out, rows, cols) along the last axis.
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  const float* x = Ptr<float>(info[0]);
+  float* out = Ptr<float>(info[1]);
+  const int64_t rows = I(info, 2), cols = I(info, 3);
+  ParallelFor(rows, static_cast<double>(cols) * 8, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* p = x + r * cols;
+      float* o = out + r * cols;
+      float m = -INFINITY;
+      for (int64_t j = 0; j < cols; ++j) m = p[j] > m ? p[j] : m;
+      double s = 0;
+      for (int64_t j = 0; j < cols; ++j) {
+        o[j] = std::exp(p[j] - m);
+        s += o[j];
+      }
+      const float inv = static_cast<float>(1.0 / s);
+      for (int64_t j = 0; j < cols; ++j) o[j] *= inv;
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// transpose(x, shape, perm, out) for 4-byte elements.
+Napi::Value Transpose(const Napi::CallbackInfo& info) {
+  const uint32_t* x = Ptr<uint32_t>(info[0]);
+  auto shape = Ints(info[1]);
+  auto perm = Ints(info[2]);
+  uint32_t* out = Ptr<uint32_t>(info[3]);
+  const int rank = static_cast<int>(shape.size());
+  std::vector<int64_t> xs(rank);
+  int64_t s = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    xs[d] = s;
+    s *= shape[d];
+  }
+  const int64_t total = s;
+  // Output dim d reads input dim perm[d].
+  std::vector<int64_t> oshape(rank), ostr(rank);
+  for (int d = 0; d < rank; ++d) {
+    oshape[d] = shape[perm[d]];
+    ostr[d] = xs[perm[d]];
+  }
+  if (rank == 0 || total == 0) {
+    if (total == 1) out[0] = x[0];
+    return info.Env().Undefined();
+  }
+  const int64_t inner = oshape[rank - 1], istr = ostr[rank - 1];
+  const int64_t rows = total / inner;
+  ParallelFor(rows, static_cast<double>(inner), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t rem = r, off = 0;
+      for (int d = rank - 2; d >= 0; --d) {
+        off += (rem % oshape[d]) * ostr[d];
+        rem /= oshape[d];
+      }
+      uint32_t* o = out + r * inner;
+      const uint32_t* p = x + off;
+      for (int64_t j = 0; j < inner; ++j) o[j] = p[j * istr];
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// gather(x, indices, out, outer, axisSize, inner) for 4-byte elements; returns the first
+// out-of-range index position or -1.
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  const uint32_t* x = Ptr<uint32_t>(info[0]);
+  const int32_t* idx = Ptr<int32_t>(info[1]);
+  const int64_t nIdx = static_cast<int64_t>(Len(info[1]));
+  uint32_t* out = Ptr<uint32_t>(info[2]);
+  const int64_t outer = I(info, 3), axis = I(info, 4), inner = I(info, 5);
+  for (int64_t i = 0; i < nIdx; ++i)
+    if (idx[i] < 0 || idx[i] >= axis) return Napi::Number::New(info.Env(), static_cast<double>(i));
+  ParallelFor(outer * nIdx, static_cast<double>(inner), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t o = r / nIdx, i = r % nIdx;
+      std::memcpy(out + r * inner, x + (o * axis + idx[i]) * inner, sizeof(uint32_t) * inner);
+    }
+  });
+  return Napi::Number::New(info.Env(), -1);
+}
+
+// segmentSum(x, ids, out, n, inner, numSegments): out[ids[i]] += x[i]; ids outside
+// [0, numSegments) are dropped. Parallel over the inner dimension, sequential over i.
+Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
+  const float* x = Ptr<float>(info[0]);
+  const int32_t* ids = Ptr<int32_t>(info[1]);
+  float* out = Ptr<float>(info[2]);
+  const int64_t n = I(info, 3), inner = I(info, 4), segs = I(info, 5);
+  std::fill(out, out + segs * inner, 0.0f);
+  ParallelFor(inner, static_cast<double>(n), [&](int64_t b, int64_t e) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t s = ids[i];
+      if (s < 0 || s >= segs) continue;
+      const float* p = x + i * inner;
+      float* o = out + s * inner;
+      for (int64_t j = b; j < e; ++j) o[j] += p[j];
+    }
+  });
+  return info.Env().Undefined();
+}
+
+// conv(mode, a, b, out, p): 3-D convolution, channels last (NDHWC, filter [kd, kh, kw, C, OC]);
+// 2-D convolutions pass depth 1. p = [N, D, H, W, C, kd, kh, kw, OC, oD, oH, oW, sd, sh, sw,
+// dd, dh, dw, padFront, padTop, padLeft]. Per batch item, an im2col matrix [oD*oH*oW, kd*kh*kw*C]
+// turns the convolution into one GEMM.
+//   mode 0 (forward):         a = x,  b = filter, out = y
+//   mode 1 (input gradient):  a = dy, b = filter, out = dx   (col2im of dy * filter^T)
+//   mode 2 (filter gradient): a = x,  b = dy,     out = dW   (sum over batch of cols^T * dy)
+Napi::Value Conv(const Napi::CallbackInfo& info) {
+  const int mode = static_cast<int>(I(info, 0));
+  const float* a = Ptr<float>(info[1]);
+  const float* b = Ptr<float>(info[2]);
+  float* out = Ptr<float>(info[3]);
+  auto p = Ints(info[4]);
+  const int64_t N = p[0], D = p[1], H = p[2], W = p[3], C = p[4], kd = p[5], kh = p[6], kw = p[7], OC = p[8];
+  const int64_t oD = p[9], oH = p[10], oW = p[11], sd = p[12], sh = p[13], sw = p[14], dd = p[15], dh = p[16],
+                dw = p[17], pf = p[18], pt = p[19], pl = p[20];
+  const int64_t rows = oD * oH * oW, K = kd * kh * kw * C, inSize = D * H * W * C;
+  std::vector<float> cols(static_cast<size_t>(rows * K));
+  auto forEachPatch = [&](const std::function<void(int64_t row, int64_t col, int64_t inOff)>& fn) {
+    for (int64_t od = 0; od < oD; ++od)
+      for (int64_t oh = 0; oh < oH; ++oh)
+        for (int64_t ow = 0; ow < oW; ++ow) {
+          const int64_t row = (od * oH + oh) * oW + ow;
+          for (int64_t fd = 0; fd < kd; ++fd) {
+            const int64_t id = od * sd + fd * dd - pf;
+            for (int64_t fh = 0; fh < kh; ++fh) {
+              const int64_t ih = oh * sh + fh * dh - pt;
+              for (int64_t fw = 0; fw < kw; ++fw) {
+                const int64_t iw = ow * sw + fw * dw - pl;
+                const int64_t col = ((fd * kh + fh) * kw + fw) * C;
+                const bool inside = id >= 0 && id < D && ih >= 0 && ih < H && iw >= 0 && iw < W;
+                fn(row, col, inside ? ((id * H + ih) * W + iw) * C : -1);
+              }
+            }
+          }
+        }
+  };
+  if (mode == 2) std::fill(out, out + K * OC, 0.0f);
+  if (mode == 1) std::fill(out, out + N * inSize, 0.0f);
+  for (int64_t n = 0; n < N; ++n) {
+    if (mode == 0 || mode == 2) {
+      const float* x = a + n * inSize;
+      forEachPatch([&](int64_t row, int64_t col, int64_t off) {
+        float* dst = cols.data() + row * K + col;
+        if (off < 0) std::fill(dst, dst + C, 0.0f);
+        else std::memcpy(dst, x + off, sizeof(float) * C);
+      });
+      if (mode == 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, OC, K, 1.0f, cols.data(), K, b, OC, 0.0f,
+                    out + n * rows * OC, OC);
+      } else {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, OC, rows, 1.0f, cols.data(), K, b + n * rows * OC, OC,
+                    1.0f, out, OC);
+      }
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, K, OC, 1.0f, a + n * rows * OC, OC, b, OC, 0.0f,
+                  cols.data(), K);
+      float* dx = out + n * inSize;
+      forEachPatch([&](int64_t row, int64_t col, int64_t off) {
+        if (off < 0) return;
+        const float* src = cols.data() + row * K + col;
+        float* dst = dx + off;
+        for (int64_t c = 0; c < C; ++c) dst[c] += src[c];
+      });
+    }
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  if (const char* t = std::getenv("MEDDL_THREADS")) {
+    const int v = std::atoi(t);
+    if (v > 0) threads = v;
+  }
+  if (threads < 1) threads = 1;
+  g_threads = threads;
+  openblas_set_num_threads(threads);
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("blasConfig", Napi::Function::New(env, BlasConfig));
+  exports.Set("sgemmBatch", Napi::Function::New(env, SgemmBatch));
+  exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("unary", Napi::Function::New(env, Unary));
+  exports.Set("reduce", Napi::Function::New(env, Reduce));
+  exports.Set("reduceMiddle", Napi::Function::New(env, ReduceMiddle));
+  exports.Set("conv", Napi::Function::New(env, Conv));
+  exports.Set("softmax", Napi::Function::New(env, Softmax));
+  exports.Set("transpose", Napi::Function::New(env, Transpose));
+  exports.Set("gather", Napi::Function::New(env, Gather));
+  exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(meddl_native, Init)

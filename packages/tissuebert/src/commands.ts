@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { nnlsDeconvolve } from './deconv/nnls';
+import { TissueBertArgumentError } from './errors';
+import { alignByRowId, readNumericTable } from './formats/atlas';
+import { generateSyntheticDataset } from './synth/generator';
+import { TissueBertRunConfigSchema, trainTissueBert } from './train';
+
+/** Structural copy of the CLI's CommandSpec (apps/cli/src/command.ts); the CLI mounts these. */
+export interface TissueBertCommand {
+  path: string[];
+  description: string;
+  arguments?: Array<{ name: string; description: string; required?: boolean }>;
+  options?: Array<{ flags: string; description: string; default?: string | number | boolean }>;
+  run(args: string[], options: Record<string, unknown>): Promise<void> | void;
+}
+
+function intOption(options: Record<string, unknown>, name: string, fallback: number): number {
+  const v = options[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n))
+    throw new TissueBertArgumentError(`--${name}`, `expected an integer, got '${String(v)}'`);
+  return n;
+}
+
+/** Deconvolves every column of a mixture CSV against an atlas CSV; returns printable CSV text. */
+export function runNnlsCommand(mixturePath: string, atlasPath: string): string {
+  const atlas = readNumericTable(atlasPath);
+  const mixture = readNumericTable(mixturePath);
+  const { atlasRows, mixtureRows, ids } = alignByRowId(atlas, mixture);
+  if (ids.length === 0)
+    throw new TissueBertArgumentError('mixture', `${mixturePath} shares no CpG ids with ${atlasPath}`);
+  const results = mixture.columns.map((_, j) => {
+    const keep = mixtureRows.map((r) => !Number.isNaN(r[j]));
+    const rows = atlasRows.filter((_, i) => keep[i]);
+    const b = mixtureRows.filter((_, i) => keep[i]).map((r) => r[j]);
+    return nnlsDeconvolve(rows, b).proportions;
+  });
+  const lines = [['cell_type', ...mixture.columns].join(',')];
+  atlas.columns.forEach((c, t) => {
+    lines.push([c, ...results.map((r) => r[t].toFixed(4))].join(','));
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+export const commands: TissueBertCommand[] = [
+  {
+    path: ['synth', 'tissuebert'],
+    description:
+      'Write a synthetic methylation data set (FASTA+fai, CpG index, regions BED, .pat.gz/.beta per sample, manifest, ground truth)',
+    options: [
+      { flags: '--out <dir>', description: 'output directory' },
+      { flags: '--seed <n>', description: 'random seed', default: 0 },
+      { flags: '--samples <n>', description: 'number of sample files (≥ 29)', default: 88 },
+      { flags: '--regions <n>', description: 'number of 150-bp panel regions', default: 200 },
+      { flags: '--coverage <n>', description: 'mean reads per region per sample', default: 10 },
+    ],
+    run(_args, options) {
+      const out = options.out;
+      if (typeof out !== 'string' || out === '')
+        throw new TissueBertArgumentError('--out', 'an output directory is required');
+      const ds = generateSyntheticDataset(out, {
+        seed: intOption(options, 'seed', 0),
+        samples: intOption(options, 'samples', 88),
+        regions: intOption(options, 'regions', 200),
+        meanCoverage: Number(options.coverage ?? 10),
+      });
+      const reads = ds.samples.reduce((a, s) => a + s.reads, 0);
+      console.log(
+        `wrote ${ds.samples.length} samples (${reads} reads), ${ds.groundTruth.regions.length} regions, ${ds.nSites} CpGs to ${out}`,
+      );
+    },
+  },
+  {
+    path: ['tissuebert', 'nnls'],
+    description:
+      'Deconvolve mixtures (CSV: CpG id, one column per mixture) against a reference atlas by NNLS (MethAtlas)',
+    arguments: [{ name: 'mixture', description: 'mixture CSV', required: true }],
+    options: [
+      { flags: '--atlas <csv>', description: 'reference atlas CSV (CpG id, one column per cell type)' },
+    ],
+    run(args, options) {
+      const atlas = options.atlas;
+      if (typeof atlas !== 'string') throw new TissueBertArgumentError('--atlas', 'an atlas CSV is required');
+      if (!args[0]) throw new TissueBertArgumentError('mixture', 'a mixture CSV is required');
+      process.stdout.write(runNnlsCommand(args[0], atlas));
+    },
+  },
+  {
+    path: ['train', 'tissuebert'],
+    description: 'Train TissueBERT from a YAML config (auto-resumes from the run directory)',
+    options: [
+      { flags: '--config <yaml>', description: 'run config (configs/tissuebert/*.yaml)' },
+      { flags: '--max-epochs <n>', description: 'override trainer.maxEpochs' },
+      { flags: '--name <name>', description: 'override trainer.name (the run directory)' },
+    ],
+    async run(_args, options) {
+      if (typeof options.config !== 'string')
+        throw new TissueBertArgumentError('--config', 'a config file is required');
+      const raw = parseYaml(readFileSync(options.config, 'utf8')) as Record<string, unknown>;
+      const trainer = { ...((raw.trainer as Record<string, unknown>) ?? {}) };
+      if (options.maxEpochs !== undefined) trainer.maxEpochs = intOption(options, 'maxEpochs', 1);
+      if (typeof options.name === 'string') trainer.name = options.name;
+      const parsed = TissueBertRunConfigSchema.safeParse({ ...raw, trainer });
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+        throw new TissueBertArgumentError('--config', `${options.config}: ${issues}`);
+      }
+      const r = await trainTissueBert(parsed.data);
+      console.log(
+        `run: ${r.runDir} (${r.summary.status}, ${r.summary.epochs} epochs, ${r.summary.steps} steps)`,
+      );
+      for (const [k, v] of Object.entries(r.metrics)) console.log(`${k.padEnd(24)} ${v.toFixed(4)}`);
+      if (r.summary.status === 'interrupted') process.exitCode = 130;
+    },
+  },
+];

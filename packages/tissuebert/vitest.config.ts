@@ -1,0 +1,3 @@
+import { meddlVitestConfig } from '../../vitest.shared';
+
+export default meddlVitestConfig();
