@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 // A fresh module graph per test file (vitest forks), so the environment set here is what the
 // loader sees when it runs on import.
 describe('native backend unavailable', () => {
-  it('falls back to cpu and says why (MEDDL_NATIVE=0)', async () => {
+  it('falls back to the next backend and says why (MEDDL_NATIVE=0)', async () => {
     const old = process.env.MEDDL_NATIVE;
     const oldBackend = process.env.MEDDL_BACKEND;
     process.env.MEDDL_NATIVE = '0';
@@ -13,7 +13,7 @@ describe('native backend unavailable', () => {
       expect(m.nativeStatus()).toMatchObject({ available: false, reason: 'disabled by MEDDL_NATIVE=0' });
       await expect(m.initBackend('native')).rejects.toThrow(/Backend 'native'.*unavailable.*MEDDL_NATIVE=0/);
       const info = await m.initBackend();
-      expect(['cpu', 'node', 'node-gpu']).toContain(info.name);
+      expect(['wasm', 'cpu', 'node', 'node-gpu']).toContain(info.name);
       expect(info.skipped).toContainEqual({ name: 'native', reason: 'disabled by MEDDL_NATIVE=0' });
     } finally {
       if (old === undefined) delete process.env.MEDDL_NATIVE;
