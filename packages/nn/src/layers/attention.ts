@@ -124,8 +124,13 @@ export class MultiheadAttention extends Module {
         blocked = blocked ? tf.logicalOr(blocked, pad) : pad;
       }
       if (blocked) {
-        const cond = tf.broadcastTo(blocked, logits.shape);
-        logits = tf.where(cond, tf.fill(logits.shape, Number.NEGATIVE_INFINITY), logits);
+        // An additive -inf bias at the mask's own (broadcastable) shape: no full-size tile/select.
+        const bias = tf.where(
+          blocked,
+          tf.fill(blocked.shape, Number.NEGATIVE_INFINITY),
+          tf.zerosLike(blocked).cast('float32'),
+        );
+        logits = tf.add(logits, bias);
       }
       let weights = tf.softmax(logits, -1);
       if (this.training && this.dropout > 0) weights = dropout(weights, this.dropout, this.rng);
