@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { nnlsDeconvolve } from './deconv/nnls';
 import { TissueBertArgumentError } from './errors';
+import { evaluateTissueBert } from './evaluate';
 import { alignByRowId, readNumericTable } from './formats/atlas';
 import { generateSyntheticDataset } from './synth/generator';
 import { TissueBertRunConfigSchema, trainTissueBert } from './train';
@@ -113,6 +114,47 @@ export const commands: TissueBertCommand[] = [
       );
       for (const [k, v] of Object.entries(r.metrics)) console.log(`${k.padEnd(24)} ${v.toFixed(4)}`);
       if (r.summary.status === 'interrupted') process.exitCode = 130;
+    },
+  },
+  {
+    path: ['eval', 'tissuebert'],
+    description:
+      'Evaluate a run on its held-out files: read-level metrics with CIs, temperature calibration, deconvolution of in-silico mixtures vs NNLS',
+    arguments: [{ name: 'run', description: 'run directory (runs/<name>)', required: true }],
+    options: [
+      { flags: '--data <dir>', description: 'data folder (default: the one the run trained on)' },
+      { flags: '--mixtures <n>', description: 'in-silico mixtures per kind', default: 20 },
+      { flags: '--reads <n>', description: 'reads per mixture', default: 2000 },
+      { flags: '--checkpoint <which>', description: 'best (val loss) or last', default: 'best' },
+    ],
+    async run(args, options) {
+      if (!args[0]) throw new TissueBertArgumentError('run', 'a run directory is required');
+      const which = options.checkpoint === 'last' ? 'last' : 'best';
+      const r = await evaluateTissueBert({
+        runDir: args[0],
+        dataDir: typeof options.data === 'string' ? options.data : undefined,
+        mixtures: intOption(options, 'mixtures', 20),
+        readsPerMixture: intOption(options, 'reads', 2000),
+        checkpoint: which,
+      });
+      const ci = (e: { estimate: number; lower: number; upper: number }) =>
+        `${e.estimate.toFixed(4)} [${e.lower.toFixed(4)}, ${e.upper.toFixed(4)}]`;
+      console.log(
+        `run ${r.runDir} (checkpoint ${r.checkpoint}); ${r.reads} reads from ${r.files} held-out files`,
+      );
+      console.log(`read accuracy          ${ci(r.classification.accuracy)}`);
+      console.log(`read balanced accuracy ${ci(r.classification.balancedAccuracy)}`);
+      console.log(`read macro-F1          ${ci(r.classification.macroF1)}`);
+      console.log(`file accuracy          ${r.classification.fileAccuracy.toFixed(4)}`);
+      const c = r.calibration;
+      console.log(
+        `temperature ${c.temperature.toFixed(3)}: NLL ${c.nllBefore.toFixed(4)} -> ${c.nllAfter.toFixed(4)}, ECE ${c.eceBefore.toFixed(4)} -> ${c.eceAfter.toFixed(4)}`,
+      );
+      for (const k of r.deconvolution.kinds)
+        console.log(
+          `deconvolution ${k.kind.padEnd(16)} RMSE model ${k.model.rmse.toFixed(4)} vs NNLS ${k.nnls.rmse.toFixed(4)}; Pearson r ${k.model.pearson.toFixed(3)} vs ${k.nnls.pearson.toFixed(3)}`,
+        );
+      console.log(`wrote ${r.runDir}/eval.json and deconvolution.csv`);
     },
   },
 ];

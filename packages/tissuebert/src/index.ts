@@ -16,6 +16,12 @@ export {
 export { type NnlsResult, nnls, nnlsDeconvolve } from './deconv/nnls';
 export { DeconvolutionError, TissueBertArgumentError, TissueBertDataError } from './errors';
 export {
+  type Estimate,
+  evaluateTissueBert,
+  type TissueBertEvalOptions,
+  type TissueBertEvalResult,
+} from './evaluate';
+export {
   alignByRowId,
   type NumericTable,
   parseNumericTable,
@@ -69,6 +75,7 @@ export {
   TissueBertModelConfig,
   type TissueBertPreset,
 } from './model';
+export { RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
 export { CPG_DROPOUT_RATE, cpgDropout, type SamplerFile, TissueBalancedSampler } from './sampling';
 export {
   getExample,

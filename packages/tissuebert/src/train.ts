@@ -25,7 +25,14 @@ import { TissueBertArgumentError } from './errors';
 import { readBlocksBed, readCpgIndex } from './formats/bed';
 import { IndexedFasta } from './formats/fasta';
 import { readPat } from './formats/pat';
-import { createModel, PRESETS, type TissueBert, TissueBertModelConfig, type TissueBertPreset } from './model';
+import {
+  createModel,
+  PRESETS,
+  type TissueBert,
+  type TissueBertModelConfig,
+  type TissueBertPreset,
+} from './model';
+import { RUN_META_FILE, type TissueBertRunMeta } from './run-meta';
 import { cpgDropout, TissueBalancedSampler } from './sampling';
 import { type PreparedStore, prepareSample } from './store';
 import { generateSyntheticDataset, SynthConfigSchema } from './synth/generator';
@@ -48,7 +55,12 @@ export const TissueBertRunConfigSchema = z.object({
   model: z
     .object({
       preset: z.enum(PRESET_NAMES).default('tissuebert-small'),
-      overrides: TissueBertModelConfig.partial().prefault({}),
+      /** Fields that replace the preset's (validated when the model is built). Not `.partial()` of the
+       * model schema: zod fills a partial schema's defaults, which would silently replace the preset. */
+      overrides: z
+        .record(z.string(), z.unknown())
+        .default({})
+        .transform((o) => o as Partial<TissueBertModelConfig>),
     })
     .prefault({}),
   batchSize: z.number().int().positive().default(128),
@@ -376,6 +388,17 @@ export async function trainTissueBert(input: TissueBertRunConfigInput): Promise<
     everyNEpochs: config.checkpoints.everyNEpochs,
     maxResumes: config.maxResumes,
   });
+  mkdirSync(runDir, { recursive: true });
+  const meta: TissueBertRunMeta = {
+    dataDir,
+    preset: config.model.preset,
+    overrides: config.model.overrides,
+    tissues: store.tissues,
+    trainSamples: train.map((f) => store.samples[f].sample),
+    valSamples: val.map((f) => store.samples[f].sample),
+    seed,
+  };
+  writeFileSync(join(runDir, RUN_META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
   let resume = false;
   if (config.autoResume && manager.list().length > 0) {
     const ck = await manager.resume({ maxResumes: config.maxResumes });

@@ -1,0 +1,428 @@
+/**
+ * Evaluation of a trained TissueBERT run: read-level classification on the held-out files
+ * (with bootstrap CIs clustered by file), calibration before/after temperature scaling, and
+ * cfDNA deconvolution of in-silico mixtures of held-out reads, with the reference-atlas NNLS
+ * estimate (MethAtlas) computed on the same mixtures as the baseline.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
+import {
+  accuracy,
+  balancedAccuracy,
+  bootstrapCI,
+  expectedCalibrationError,
+  logLoss,
+  precisionRecallF1,
+} from '@meddl/metrics';
+import { Generator, tf } from '@meddl/tensor';
+import { applyTemperature, fitTemperature, mixtureMle, type ReadPosteriors } from './deconv/mixture';
+import { nnlsDeconvolve } from './deconv/nnls';
+import { TissueBertArgumentError } from './errors';
+import { METH_METHYLATED, METH_UNMETHYLATED } from './formats/pat';
+import {
+  bloodDominatedMixture,
+  detectionLimit,
+  dirichletMixture,
+  pearson,
+  pearsonPerTissue,
+  rmse,
+  spikeInMixture,
+} from './mix';
+import { createModel } from './model';
+import { readRunMeta } from './run-meta';
+import type { PreparedStore } from './store';
+import { SYNTH_BLOOD_TISSUES } from './synth/tissues';
+import { loadStore } from './train';
+
+export interface TissueBertEvalOptions {
+  runDir: string;
+  /** Data folder (default: the one the run trained on). */
+  dataDir?: string;
+  /** Which weights: the best validation loss (default) or the newest valid checkpoint. */
+  checkpoint?: 'best' | 'last';
+  /** At most this many reads per held-out file are scored (evenly spaced; default 2000). */
+  maxReadsPerFile?: number;
+  /** In-silico mixtures (default 20) of `readsPerMixture` reads each (default 2000). */
+  mixtures?: number;
+  readsPerMixture?: number;
+  /** Dirichlet concentration of the mixture proportions (default 0.5). */
+  alpha?: number;
+  seed?: number;
+  batchSize?: number;
+  bootstrapResamples?: number;
+}
+
+export interface Estimate {
+  estimate: number;
+  lower: number;
+  upper: number;
+}
+
+export interface DeconvolutionScore {
+  rmse: number;
+  pearson: number;
+  pearsonPerTissue: Record<string, number>;
+}
+
+export interface DeconvolutionSummary {
+  kind: string;
+  mixtures: number;
+  /** Maximum-likelihood mixture of temperature-scaled TissueBERT read posteriors. */
+  model: DeconvolutionScore;
+  /** NNLS against the reference atlas of the training files (MethAtlas). */
+  nnls: DeconvolutionScore;
+}
+
+export interface TissueBertEvalResult {
+  runDir: string;
+  checkpoint: string;
+  reads: number;
+  files: number;
+  classification: {
+    accuracy: Estimate;
+    balancedAccuracy: Estimate;
+    macroF1: Estimate;
+    /** File-level: each held-out file deconvolved alone; its argmax tissue against its label. */
+    fileAccuracy: number;
+  };
+  calibration: {
+    temperature: number;
+    nllBefore: number;
+    nllAfter: number;
+    eceBefore: number;
+    eceAfter: number;
+  };
+  deconvolution: {
+    readsPerMixture: number;
+    /** Temperature applied to read posteriors before the mixture MLE. */
+    temperature: number;
+    kinds: DeconvolutionSummary[];
+    /** Smallest spiked-in fraction distinguishable from blanks (Infinity: none of the levels). */
+    detection: {
+      tissue: string;
+      levels: number[];
+      replicates: number;
+      model: number;
+      nnls: number;
+    } | null;
+  };
+}
+
+/** Softmax posteriors for the chosen examples of one file, in batches. */
+function posteriors(
+  model: ReturnType<typeof createModel>,
+  store: PreparedStore,
+  file: number,
+  examples: number[],
+  batchSize: number,
+): Float64Array {
+  const s = store.samples[file];
+  const L = store.tokenLength;
+  const K = store.tissues.length;
+  const out = new Float64Array(examples.length * K);
+  for (let b0 = 0; b0 < examples.length; b0 += batchSize) {
+    const idx = examples.slice(b0, b0 + batchSize);
+    const tok = new Int32Array(idx.length * L);
+    const meth = new Int32Array(idx.length * L);
+    idx.forEach((e, i) => {
+      tok.set(s.tokens.subarray(e * L, (e + 1) * L), i * L);
+      meth.set(s.methylation.subarray(e * L, (e + 1) * L), i * L);
+    });
+    const probs = tf.tidy(() =>
+      tf.softmax(
+        model.forward(
+          tf.tensor2d(tok, [idx.length, L], 'int32'),
+          tf.tensor2d(meth, [idx.length, L], 'int32'),
+        ),
+      ),
+    );
+    out.set(probs.dataSync(), b0 * K);
+    probs.dispose();
+  }
+  return out;
+}
+
+/** Per-region methylated fraction of a set of examples (NaN where no CpG was called). */
+function regionBeta(store: PreparedStore, picks: Array<{ file: number; example: number }>): Float64Array {
+  const R = store.regions.length;
+  const L = store.tokenLength;
+  const meth = new Float64Array(R);
+  const called = new Float64Array(R);
+  for (const { file, example } of picks) {
+    const s = store.samples[file];
+    const r = s.region[example];
+    for (let j = example * L; j < (example + 1) * L; j++) {
+      const st = s.methylation[j];
+      if (st === METH_METHYLATED) {
+        meth[r]++;
+        called[r]++;
+      } else if (st === METH_UNMETHYLATED) called[r]++;
+    }
+  }
+  return meth.map((m, r) => (called[r] > 0 ? m / called[r] : Number.NaN));
+}
+
+function atomicWrite(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+/** Evaluates a TissueBERT run directory; writes eval.json and deconvolution.csv into it. */
+export async function evaluateTissueBert(options: TissueBertEvalOptions): Promise<TissueBertEvalResult> {
+  const runDir = resolve(options.runDir);
+  const meta = readRunMeta(runDir);
+  const store = await loadStore(options.dataDir ?? meta.dataDir);
+  const K = store.tissues.length;
+  if (store.tissues.join(',') !== meta.tissues.join(','))
+    throw new TissueBertArgumentError(
+      'data',
+      `${options.dataDir ?? meta.dataDir} has tissues [${store.tissues.join(', ')}], the run was trained on [${meta.tissues.join(', ')}]`,
+    );
+  const byName = new Map(store.samples.map((s, i) => [s.sample, i]));
+  const fileIndex = (names: string[]) =>
+    names.map((n) => {
+      const i = byName.get(n);
+      if (i === undefined) throw new TissueBertArgumentError('data', `sample '${n}' of the run is missing`);
+      return i;
+    });
+  const valFiles = fileIndex(meta.valSamples);
+  const trainFiles = fileIndex(meta.trainSamples);
+  if (valFiles.length === 0) throw new TissueBertArgumentError('run', `${runDir} has no held-out files`);
+
+  const manager = new CheckpointManager(join(runDir, 'checkpoints'));
+  const entry = options.checkpoint === 'last' ? null : manager.best('val_loss', 'min');
+  const ck = entry ? await manager.load(entry.name) : await manager.latestValid();
+  await manager.close();
+  if (!ck) throw new TissueBertArgumentError('run', `${runDir}/checkpoints has no valid checkpoint`);
+  const model = createModel(meta.preset, { ...meta.overrides, numClasses: K }, new Generator(0));
+  model.loadStateDict(ck.model);
+  const ckName = entry?.name ?? 'latest';
+  disposeCheckpoint(ck);
+  model.eval();
+
+  const batchSize = options.batchSize ?? 256;
+  const maxPerFile = options.maxReadsPerFile ?? 2000;
+  // Score evenly spaced examples of every held-out file once; mixtures reuse these posteriors.
+  const scored: Array<{ file: number; examples: number[]; probs: Float64Array }> = [];
+  try {
+    for (const f of valFiles) {
+      const n = store.samples[f].n;
+      const k = Math.min(n, maxPerFile);
+      const examples = Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
+      scored.push({ file: f, examples, probs: posteriors(model, store, f, examples, batchSize) });
+    }
+  } finally {
+    model.dispose();
+  }
+
+  // Read-level classification, weighted by nothing (each distinct read once), CIs clustered by file.
+  const nReads = scored.reduce((a, s) => a + s.examples.length, 0);
+  const probs = new Float64Array(nReads * K);
+  const yTrue = new Int32Array(nReads);
+  const yPred = new Int32Array(nReads);
+  const cluster = new Int32Array(nReads);
+  let r = 0;
+  for (const s of scored) {
+    const label = store.samples[s.file].label;
+    for (let i = 0; i < s.examples.length; i++, r++) {
+      probs.set(s.probs.subarray(i * K, (i + 1) * K), r * K);
+      yTrue[r] = label;
+      cluster[r] = s.file;
+      let best = 0;
+      for (let t = 1; t < K; t++) if (s.probs[i * K + t] > s.probs[i * K + best]) best = t;
+      yPred[r] = best;
+    }
+  }
+  const seed = options.seed ?? 0;
+  const boot = (metric: (yt: Int32Array, yp: Int32Array) => number): Estimate => {
+    const res = bootstrapCI(
+      (ix) => {
+        const yt = new Int32Array(ix.length);
+        const yp = new Int32Array(ix.length);
+        ix.forEach((j, k) => {
+          yt[k] = yTrue[j];
+          yp[k] = yPred[j];
+        });
+        return metric(yt, yp);
+      },
+      nReads,
+      { seed, resamples: options.bootstrapResamples ?? 200, clusters: cluster },
+    );
+    return { estimate: res.estimate, lower: res.lower, upper: res.upper };
+  };
+  const classification = {
+    accuracy: boot((yt, yp) => accuracy(yt, yp, K)),
+    balancedAccuracy: boot((yt, yp) => balancedAccuracy(yt, yp, K)),
+    macroF1: boot((yt, yp) => precisionRecallF1(yt, yp, K).macro.f1),
+    fileAccuracy:
+      scored.filter((s) => {
+        const pi = mixtureMle({ probs: s.probs, nReads: s.examples.length, nClasses: K }).proportions;
+        let best = 0;
+        for (let t = 1; t < K; t++) if (pi[t] > pi[best]) best = t;
+        return best === store.samples[s.file].label;
+      }).length / scored.length,
+  };
+
+  // Temperature: fitted on even-indexed reads, measured on odd-indexed ones.
+  const half = (parity: number): ReadPosteriors & { labels: Int32Array } => {
+    const rows = Array.from({ length: nReads }, (_, i) => i).filter((i) => i % 2 === parity);
+    const p = new Float64Array(rows.length * K);
+    rows.forEach((row, k) => p.set(probs.subarray(row * K, (row + 1) * K), k * K));
+    return { probs: p, nReads: rows.length, nClasses: K, labels: Int32Array.from(rows, (row) => yTrue[row]) };
+  };
+  const fit = half(0);
+  const test = half(1);
+  const temperature = fitTemperature(fit, fit.labels);
+  const calibrated = applyTemperature(test, temperature);
+  const flat = (p: Float64Array) => ({ data: p, cols: K });
+  const calibration = {
+    temperature,
+    nllBefore: logLoss(test.labels, flat(test.probs)),
+    nllAfter: logLoss(test.labels, flat(calibrated.probs)),
+    eceBefore: expectedCalibrationError(test.labels, flat(test.probs)),
+    eceAfter: expectedCalibrationError(test.labels, flat(calibrated.probs)),
+  };
+
+  // In-silico mixtures of held-out reads with Dirichlet proportions over the held-out tissues.
+  const tissuesHeldOut = [...new Set(valFiles.map((f) => store.samples[f].label))].sort((a, b) => a - b);
+  const byTissue = new Map<number, number[]>();
+  scored.forEach((s, k) => {
+    const l = store.samples[s.file].label;
+    byTissue.set(l, [...(byTissue.get(l) ?? []), k]);
+  });
+  // Reference atlas (mean methylation per region and tissue) from the training files only.
+  const atlasCols = Array.from({ length: K }, (_, t) => {
+    const files = trainFiles.filter((f) => store.samples[f].label === t);
+    const picks = files.flatMap((f) =>
+      Array.from({ length: store.samples[f].n }, (_, e) => ({ file: f, example: e })),
+    );
+    return regionBeta(store, picks);
+  });
+  const rng = new Generator(seed + 17);
+  const M = options.mixtures ?? 20;
+  const R = options.readsPerMixture ?? 2000;
+  /** Draws R held-out reads with the given proportions; returns both estimates. */
+  const deconvolve = (truth: Float64Array): { model: Float64Array; nnls: Float64Array } => {
+    const mixProbs = new Float64Array(R * K);
+    const picks: Array<{ file: number; example: number }> = [];
+    for (let i = 0; i < R; i++) {
+      const t = rng.categorical(truth);
+      const candidates = byTissue.get(t) ?? [];
+      const s = scored[candidates[Math.floor(rng.random() * candidates.length)]];
+      const e = Math.floor(rng.random() * s.examples.length);
+      mixProbs.set(s.probs.subarray(e * K, (e + 1) * K), i * K);
+      picks.push({ file: s.file, example: s.examples[e] });
+    }
+    const model = mixtureMle(
+      applyTemperature({ probs: mixProbs, nReads: R, nClasses: K }, temperature),
+    ).proportions;
+    const beta = regionBeta(store, picks);
+    const rows: number[][] = [];
+    const b: number[] = [];
+    for (let reg = 0; reg < store.regions.length; reg++) {
+      const row = atlasCols.map((c) => c[reg]);
+      if (Number.isNaN(beta[reg]) || row.some(Number.isNaN)) continue;
+      rows.push(row);
+      b.push(beta[reg]);
+    }
+    const nnls = rows.length > 0 ? nnlsDeconvolve(rows, b).proportions : new Float64Array(K).fill(Number.NaN);
+    return { model, nnls };
+  };
+  const spread = (local: ArrayLike<number>, tissues: number[]): Float64Array => {
+    const truth = new Float64Array(K);
+    tissues.forEach((t, j) => {
+      truth[t] = local[j];
+    });
+    return truth;
+  };
+  const blood = tissuesHeldOut.filter((t) => SYNTH_BLOOD_TISSUES.includes(store.tissues[t]));
+  const solid = tissuesHeldOut.filter((t) => !blood.includes(t));
+  const kinds: Array<{ kind: string; truths: Float64Array[] }> = [
+    {
+      kind: 'dirichlet',
+      truths: Array.from({ length: M }, () =>
+        spread(dirichletMixture(rng, tissuesHeldOut.length, options.alpha ?? 0.5), tissuesHeldOut),
+      ),
+    },
+  ];
+  if (blood.length > 0 && solid.length > 0) {
+    kinds.push({
+      kind: 'blood-dominated',
+      truths: Array.from({ length: M }, () =>
+        spread(
+          bloodDominatedMixture(
+            rng,
+            tissuesHeldOut.length,
+            blood.map((t) => tissuesHeldOut.indexOf(t)),
+          ),
+          tissuesHeldOut,
+        ),
+      ),
+    });
+  }
+  const rows: string[] = ['kind,mixture,tissue,true,model,nnls'];
+  const summaries: DeconvolutionSummary[] = [];
+  for (const { kind, truths } of kinds) {
+    const est = truths.map((t) => deconvolve(t));
+    truths.forEach((t, m) => {
+      store.tissues.forEach((name, k) => {
+        rows.push(`${kind},${m},${name},${t[k]},${est[m].model[k]},${est[m].nnls[k]}`);
+      });
+    });
+    const flatAll = (xs: Float64Array[]) => Float64Array.from(xs.flatMap((x) => Array.from(x)));
+    const score = (which: 'model' | 'nnls') => {
+      const e = est.map((x) => x[which]);
+      const perTissue = pearsonPerTissue(truths, e);
+      return {
+        rmse: rmse(truths, e),
+        pearson: pearson(flatAll(truths), flatAll(e)),
+        pearsonPerTissue: Object.fromEntries(
+          tissuesHeldOut.map((t) => [store.tissues[t], perTissue[t]]),
+        ) as Record<string, number>,
+      };
+    };
+    summaries.push({ kind, mixtures: truths.length, model: score('model'), nnls: score('nnls') });
+  }
+  // Detection limit: one solid tissue spiked into a blood background at 0.5–5%, vs blanks.
+  let detection: TissueBertEvalResult['deconvolution']['detection'] = null;
+  if (blood.length > 0 && solid.length > 0) {
+    const target = solid[0];
+    const levels = [0.005, 0.01, 0.02, 0.05];
+    const reps = Math.max(3, Math.round(M / 4));
+    const background = () => spread(rng.dirichlet(blood.map(() => 1)), blood);
+    const run = (fraction: number) =>
+      Array.from({ length: reps }, () => deconvolve(spikeInMixture(background(), target, fraction)));
+    const blanks = run(0);
+    const spiked = levels.map(run);
+    const limit = (which: 'model' | 'nnls') =>
+      detectionLimit(
+        levels,
+        spiked.map((xs) => xs.map((x) => x[which][target])),
+        blanks.map((x) => x[which][target]),
+      );
+    detection = {
+      tissue: store.tissues[target],
+      levels,
+      replicates: reps,
+      model: limit('model'),
+      nnls: limit('nnls'),
+    };
+  }
+  const deconvolution = { readsPerMixture: R, temperature, kinds: summaries, detection };
+
+  const result: TissueBertEvalResult = {
+    runDir,
+    checkpoint: ckName,
+    reads: nReads,
+    files: valFiles.length,
+    classification,
+    calibration,
+    deconvolution,
+  };
+  mkdirSync(runDir, { recursive: true });
+  atomicWrite(join(runDir, 'eval.json'), `${JSON.stringify(result, null, 2)}\n`);
+  atomicWrite(join(runDir, 'deconvolution.csv'), `${rows.join('\n')}\n`);
+  return result;
+}
