@@ -11,7 +11,24 @@ export {
   type OnnxValue,
   type TensorSignature,
 } from './builder';
+export {
+  commands,
+  ExportRegistry,
+  exportCommands,
+  exportRegistry,
+  type ModelExporter,
+  type ModelExportRequest,
+  type ModelExportResult,
+  type OnnxCommand,
+  runExport,
+} from './commands';
 export { OnnxArgumentError, OnnxExportError, OnnxModelError, OnnxSignatureError } from './errors';
+export {
+  exportTissueBert,
+  lowerTissueBert,
+  type TissueBertLike,
+  type TissueBertOnnxOptions,
+} from './examples/tissuebert';
 export {
   type ExportedModel,
   type ExportSpec,

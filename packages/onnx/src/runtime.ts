@@ -277,6 +277,56 @@ export class OnnxSession {
     return out;
   }
 
+  /**
+   * Runs `feeds` in chunks of at most `batchSize` along axis 0 (every input must have the same
+   * leading size) and concatenates the outputs along axis 0 — for inputs larger than memory or
+   * latency budgets allow in one call. Outputs must have the batch as their leading axis.
+   */
+  async runBatched(
+    feeds: Record<string, TensorData>,
+    batchSize: number,
+    outputNames?: string[],
+  ): Promise<Record<string, OutputTensor>> {
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new OnnxSignatureError(this.source, [`batchSize must be a positive integer, got ${batchSize}`]);
+    const entries = Object.entries(feeds);
+    const sizes = new Set(entries.map(([, f]) => f.dims[0]));
+    if (sizes.size !== 1)
+      throw new OnnxSignatureError(this.source, [
+        `runBatched needs one leading size across inputs, got ${entries.map(([k, f]) => `${k}: ${f.dims[0]}`).join(', ')}`,
+      ]);
+    const n = entries[0]?.[1].dims[0] ?? 0;
+    if (n <= batchSize) return this.run(feeds, outputNames);
+    const parts: Array<Record<string, OutputTensor>> = [];
+    for (let start = 0; start < n; start += batchSize) {
+      const end = Math.min(n, start + batchSize);
+      const chunk: Record<string, TensorData> = {};
+      for (const [name, f] of entries) {
+        const row = f.dims.slice(1).reduce((a, d) => a * d, 1);
+        chunk[name] = {
+          data: f.data.subarray(start * row, end * row) as TypedData,
+          dims: [end - start, ...f.dims.slice(1)],
+        };
+      }
+      parts.push(await this.run(chunk, outputNames));
+    }
+    const out: Record<string, OutputTensor> = {};
+    for (const name of Object.keys(parts[0])) {
+      const pieces = parts.map((p) => p[name]);
+      const total = pieces.reduce((a, p) => a + p.data.length, 0);
+      const Ctor = pieces[0].data.constructor as new (n: number) => TypedData;
+      const data = new Ctor(total);
+      let offset = 0;
+      for (const p of pieces) {
+        (data as Float32Array).set(p.data as Float32Array, offset);
+        offset += p.data.length;
+      }
+      const lead = pieces.reduce((a, p) => a + (p.dims[0] ?? 0), 0);
+      out[name] = { data, dims: [lead, ...pieces[0].dims.slice(1)], dtype: pieces[0].dtype };
+    }
+    return out;
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }
