@@ -337,6 +337,33 @@ export class GraphBuilder {
   }
 
   /**
+   * Convolution over channels-first input [N, C, …spatial] with a PyTorch-layout weight
+   * [out, in/groups, …kernel] (nn.Conv1d/2d/3d): patch embeddings use stride = kernel.
+   * `pads` is per spatial axis, symmetric (PyTorch's `padding`).
+   */
+  conv(
+    x: OnnxValue,
+    weight: OnnxValue,
+    bias: OnnxValue | null,
+    options: { kernel: number[]; strides?: number[]; pads?: number[]; dilations?: number[]; groups?: number },
+  ): OnnxValue {
+    const k = options.kernel.length;
+    const pads = options.pads ?? Array(k).fill(0);
+    return this.node(
+      'Conv',
+      bias ? [x, weight, bias] : [x, weight],
+      {
+        kernel_shape: options.kernel,
+        strides: options.strides ?? Array(k).fill(1),
+        pads: [...pads, ...pads],
+        dilations: options.dilations ?? Array(k).fill(1),
+        group: options.groups ?? 1,
+      },
+      x.dtype,
+    );
+  }
+
+  /**
    * ReduceSum/ReduceMean/ReduceMax over `axes`. Axes are an input from opset 18 on (ReduceSum
    * from 13), an attribute before; this picks the right form for the builder's opset.
    */
