@@ -131,6 +131,18 @@ describe('layer lowerings match forward within 1e-4', () => {
       tf.dispose([ids, ref]);
     }
     await s.release();
+    // int64 ids, as most ONNX exporters use
+    const wide = exportModule(emb, {
+      inputs: [{ name: 'ids', dtype: 'int64', dims: ['n'] }],
+      outputs: [{ name: 'vectors', dtype: 'float32', dims: ['n', 6] }],
+    });
+    const s64 = await session(wide);
+    const ids = tf.tensor1d([3, 0, 10, 7], 'int32');
+    const ref = emb.forward(ids);
+    const out = await s64.run({ ids: { data: BigInt64Array.from([3n, 0n, 10n, 7n]), dims: [4] } });
+    expectMatches(out.vectors, ref);
+    tf.dispose([ids, ref]);
+    await s64.release();
   });
 
   it('MultiheadAttention with a key padding mask, cross-attention lengths and averaged weights', async () => {

@@ -135,6 +135,11 @@ export class OnnxSession {
     };
     let fallbackReason: string | null = null;
     let providers = [...requested];
+    if (providers.includes('cuda') && providers.includes('cpu') && !cudaProviderInstalled()) {
+      // Do not ask onnxruntime for a provider library that is not there (it logs an error).
+      providers = providers.filter((p) => p !== 'cuda');
+      fallbackReason = 'cuda unavailable: this onnxruntime-node build has no CUDA provider library';
+    }
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: providers });
