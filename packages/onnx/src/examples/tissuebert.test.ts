@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Generator, initBackend, tf } from '@meddl/tensor';
-import { createModel, PAD_ID, TissueBert } from '@meddl/tissuebert';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Imported by path, not as a dependency: tissuebert will depend on @meddl/onnx (its toOnnx method),
+// and a devDependency back would make a workspace cycle.
+import { createModel, PAD_ID, TissueBert } from '../../../tissuebert/src/index';
 import type { GraphBuilder, OnnxValue } from '../builder';
 import { exportModule } from '../export';
 import type { OnnxLowerable } from '../lower';
