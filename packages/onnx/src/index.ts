@@ -58,6 +58,7 @@ export {
   registerLowering,
   temperatureSoftmax,
 } from './lower';
+export { onnxParity, type ParityCase, type ParityReport } from './parity';
 export { decodeModelProto, ONNX_DTYPE, ONNX_PROTO, type OnnxDType } from './proto';
 export {
   cudaProviderInstalled,

@@ -160,3 +160,39 @@ describe('writeOnnx', () => {
     await s.release();
   });
 });
+
+describe('onnxParity', () => {
+  it('reports the worst difference per output and fails shape or value mismatches', async () => {
+    const { onnxParity } = await import('./parity');
+    const { tf } = await import('@meddl/tensor');
+    const lin = new Linear(3, 2, { rng: new Generator(5) });
+    const exported = exportModule(lin, {
+      inputs: [{ name: 'x', dtype: 'float32', dims: ['batch', 3] }],
+      outputs: [{ name: 'y', dtype: 'float32', dims: ['batch', 2] }],
+    });
+    const cases = [1, 4].map((n) => {
+      const x = tf.tensor2d(new Generator(n).normalArray(n * 3), [n, 3]);
+      const y = lin.forward(x);
+      const c = {
+        feeds: { x: { data: Float32Array.from(x.dataSync()), dims: [n, 3] } },
+        expected: { y: { data: Float32Array.from(y.dataSync()), dims: y.shape } },
+      };
+      tf.dispose([x, y]);
+      return c;
+    });
+    const good = await onnxParity(exported, cases);
+    expect(good.ok).toBe(true);
+    expect(good.worst.y).toBeLessThan(1e-5);
+    const shifted = cases.map((c) => ({
+      ...c,
+      expected: { y: { data: c.expected.y.data.map((v) => v + 0.01), dims: c.expected.y.dims } },
+    }));
+    const bad = await onnxParity(exported, shifted);
+    expect(bad.ok).toBe(false);
+    expect(bad.failures[0]).toMatch(/case 0 output 'y': max \|difference\| 1\.00e-2 > 0\.0001/);
+    const wrongDims = await onnxParity(exported, [
+      { ...cases[0], expected: { y: { ...cases[0].expected.y, dims: [2, 1] } } },
+    ]);
+    expect(wrongDims.failures).toEqual(["case 0 output 'y': dims [1,2] but expected [2,1]"]);
+  });
+});
