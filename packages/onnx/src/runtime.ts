@@ -7,7 +7,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+
+type Ort = typeof import('onnxruntime-node');
+let ortModule: Promise<Ort> | null = null;
+
+/** onnxruntime-node, loaded on first use so that exporting never needs its native binary. */
+function loadOrt(source: string): Promise<Ort> {
+  ortModule ??= import('onnxruntime-node');
+  return ortModule.catch((e: Error) => {
+    ortModule = null;
+    throw new OnnxModelError(source, `onnxruntime-node cannot be loaded on this platform: ${e.message}`);
+  });
+}
+
 import { OnnxModelError, OnnxSignatureError } from './errors';
 
 export type TensorDType = 'float32' | 'float16' | 'float64' | 'int8' | 'uint8' | 'int32' | 'int64' | 'bool';
@@ -100,6 +113,7 @@ export class OnnxSession {
   readonly metadata: Record<string, string>;
 
   private constructor(
+    private readonly ort: Ort,
     private readonly session: ort.InferenceSession,
     source: string,
     providers: string[],
@@ -123,6 +137,7 @@ export class OnnxSession {
     } catch (e) {
       throw new OnnxModelError(source, `cannot read the model file (${(e as Error).message})`);
     }
+    const rt = await loadOrt(source);
     const requested =
       options.executionProviders === undefined || options.executionProviders === 'auto'
         ? defaultExecutionProviders()
@@ -142,7 +157,7 @@ export class OnnxSession {
     }
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: providers });
+      session = await rt.InferenceSession.create(bytes, { ...base, executionProviders: providers });
     } catch (e) {
       const message = (e as Error).message;
       if (providers.length > 1 && providers.includes('cpu')) {
@@ -150,7 +165,7 @@ export class OnnxSession {
         fallbackReason = `${providers.filter((p) => p !== 'cpu').join(', ')} unavailable: ${message}`;
         providers = ['cpu'];
         try {
-          session = await ort.InferenceSession.create(bytes, { ...base, executionProviders: providers });
+          session = await rt.InferenceSession.create(bytes, { ...base, executionProviders: providers });
         } catch (e2) {
           throw new OnnxModelError(source, `onnxruntime cannot load the model: ${(e2 as Error).message}`);
         }
@@ -159,7 +174,7 @@ export class OnnxSession {
       }
     }
     const metadata = readMetadataProps(bytes);
-    return new OnnxSession(session, source, providers, fallbackReason, metadata);
+    return new OnnxSession(rt, session, source, providers, fallbackReason, metadata);
   }
 
   /** The problems with `feeds` against the model's inputs (empty when they fit). */
@@ -265,7 +280,7 @@ export class OnnxSession {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const spec of this.inputs) {
       const f = feeds[spec.name];
-      ortFeeds[spec.name] = new ort.Tensor(spec.dtype as ort.Tensor.Type, f.data as never, f.dims);
+      ortFeeds[spec.name] = new this.ort.Tensor(spec.dtype as ort.Tensor.Type, f.data as never, f.dims);
     }
     let results: ort.InferenceSession.ReturnType;
     try {
