@@ -18,11 +18,14 @@ export class MLP extends Module {
   readonly fc2: Linear;
   private readonly drop: Dropout;
   private readonly act: (x: tf.Tensor) => tf.Tensor;
+  /** The activation's config name (read by exporters such as @meddl/onnx). */
+  readonly activation: ActivationName;
 
   constructor(inFeatures: number, hiddenFeatures: number, outFeatures: number, options: MLPOptions = {}) {
     super();
     const rng = options.rng ?? defaultRng();
-    this.act = activationFn(options.activation ?? 'gelu');
+    this.activation = options.activation ?? 'gelu';
+    this.act = activationFn(this.activation);
     this.fc1 = this.registerModule(
       'fc1',
       new Linear(inFeatures, hiddenFeatures, { bias: options.bias, rng }),

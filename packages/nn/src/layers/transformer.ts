@@ -38,6 +38,8 @@ export class TransformerEncoderLayer extends Module {
   private readonly dropout1: Dropout;
   private readonly dropout2: Dropout;
   private readonly act: (x: tf.Tensor) => tf.Tensor;
+  /** The feed-forward activation's name (read by exporters such as @meddl/onnx). */
+  readonly activation: 'relu' | 'gelu';
 
   constructor(
     readonly dModel: number,
@@ -50,7 +52,8 @@ export class TransformerEncoderLayer extends Module {
     const ff = options.dimFeedforward ?? 2048;
     const eps = options.layerNormEps ?? 1e-5;
     this.normFirst = options.normFirst ?? false;
-    this.act = activationFn(options.activation ?? 'relu');
+    this.activation = options.activation ?? 'relu';
+    this.act = activationFn(this.activation);
     // Registration order is PyTorch's, so state-dict keys come out in the same order.
     this.selfAttn = this.registerModule(
       'self_attn',

@@ -1,0 +1,119 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Generator, initBackend, tf } from '@meddl/tensor';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Imported by path, not as a dependency: tissuebert will depend on @meddl/onnx (its toOnnx method),
+// and a devDependency back would make a workspace cycle.
+import { createModel, PAD_ID, TissueBert } from '../../../tissuebert/src/index';
+import type { GraphBuilder, OnnxValue } from '../builder';
+import { exportModule } from '../export';
+import type { OnnxLowerable } from '../lower';
+import { expectMatches, session } from '../test-utils';
+import { exportTissueBert, lowerTissueBert } from './tissuebert';
+
+const tmp = mkdtempSync(join(tmpdir(), 'meddl-onnx-tb-'));
+const checker = fileURLToPath(new URL('../../scripts/check_onnx.py', import.meta.url));
+/** Debian's python3 with python3-onnx, when installed; the checker test is skipped otherwise. */
+const python = ['/usr/bin/python3', 'python3'].find(
+  (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
+);
+
+beforeAll(async () => {
+  await initBackend();
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A batch of 3-mer token ids: [CLS] k-mers… [SEP] then [PAD] to `length`, methylation states. */
+function batch(b: number, length: number, seed: number): { tokens: tf.Tensor2D; states: tf.Tensor2D } {
+  const g = new Generator(seed);
+  const tokens = new Int32Array(b * length);
+  const states = new Int32Array(b * length);
+  for (let r = 0; r < b; r++) {
+    const used = 2 + g.int(length - 1); // ≥ 2 real tokens
+    for (let i = 0; i < length; i++) {
+      const id = i >= used ? PAD_ID : i === 0 ? 2 : i === used - 1 ? 3 : 5 + g.int(64);
+      tokens[r * length + i] = id;
+      states[r * length + i] = g.int(3);
+    }
+  }
+  return {
+    tokens: tf.tensor2d(tokens, [b, length], 'int32'),
+    states: tf.tensor2d(states, [b, length], 'int32'),
+  };
+}
+
+describe('TissueBERT (tiny preset) exported to ONNX', () => {
+  const model = createModel('tissuebert-tiny', { numClasses: 5 }, new Generator(7));
+  model.eval();
+  const exported = exportTissueBert(model);
+
+  it('logits and pooled embedding match forward within 1e-4 on several batch / sequence sizes', async () => {
+    const s = await session(exported);
+    for (const [i, [b, l]] of (
+      [
+        [1, 4],
+        [2, 17],
+        [5, 33],
+        [3, 150],
+      ] as Array<[number, number]>
+    ).entries()) {
+      const { tokens, states } = batch(b, l, 100 + i);
+      const logits = model.forward(tokens, states);
+      const embedding = model.encode(tokens, states);
+      const out = await s.run({
+        token_ids: { data: Int32Array.from(tokens.dataSync()), dims: [b, l] },
+        methylation: { data: Int32Array.from(states.dataSync()), dims: [b, l] },
+      });
+      expectMatches(out.logits, logits);
+      expectMatches(out.embedding, embedding);
+      tf.dispose([tokens, states, logits, embedding]);
+    }
+    await s.release();
+  });
+
+  it('keeps the state-dict keys as initializer names', () => {
+    const keys = Object.keys(model.stateDict());
+    expect(exported.stats.initializers).toBeGreaterThanOrEqual(keys.length);
+    expect(exported.stats.weights).toBeGreaterThanOrEqual(model.numParameters());
+  });
+
+  it('a TissueBert with the toOnnx method described in tissuebert.ts exports through exportModule', async () => {
+    // The method the lead adds to TissueBert, here on a subclass holding the same weights.
+    class TissueBertOnnx extends TissueBert implements OnnxLowerable {
+      toOnnx(b: GraphBuilder, [tokenIds, methylation]: readonly OnnxValue[]): OnnxValue[] {
+        return [lowerTissueBert(b, this, tokenIds, methylation, { padId: PAD_ID }).logits];
+      }
+    }
+    const withMethod = new TissueBertOnnx(model.config, new Generator(99));
+    withMethod.loadStateDict(model.stateDict());
+    const viaProtocol = exportModule(withMethod, {
+      inputs: [
+        { name: 'token_ids', dtype: 'int32', dims: ['batch', 'sequence'] },
+        { name: 'methylation', dtype: 'int32', dims: ['batch', 'sequence'] },
+      ],
+      outputs: [{ name: 'logits', dtype: 'float32', dims: ['batch', 5] }],
+    });
+    const s = await session(viaProtocol);
+    const { tokens, states } = batch(2, 9, 200);
+    const ref = model.forward(tokens, states);
+    const out = await s.run({
+      token_ids: { data: Int32Array.from(tokens.dataSync()), dims: [2, 9] },
+      methylation: { data: Int32Array.from(states.dataSync()), dims: [2, 9] },
+    });
+    expectMatches(out.logits, ref);
+    tf.dispose([tokens, states, ref]);
+    withMethod.dispose();
+    await s.release();
+  });
+
+  it.skipIf(!python)('passes the official ONNX checker (python3-onnx, full_check)', () => {
+    const path = join(tmp, 'tissuebert-tiny.onnx');
+    writeFileSync(path, exported.bytes);
+    const out = execFileSync(python as string, [checker, path], { encoding: 'utf8' });
+    const result = JSON.parse(out.trim()) as { ok: boolean; opset: number; ir_version: number };
+    expect(result).toMatchObject({ ok: true, opset: 17, ir_version: 8 });
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * The ONNX lowering of @meddl/tissuebert's `TissueBert`, written against the model's public
+ * structure only (this core package does not import the domain package). It mirrors
+ * packages/tissuebert/src/model.ts top to bottom: token + methylation + position embeddings,
+ * LayerNorm, the post-norm encoder with the [PAD] key-padding mask, mean pooling over
+ * non-padding tokens, the classification head.
+ *
+ * To give TissueBert the `toOnnx` protocol, add to the class (packages/tissuebert/src/model.ts):
+ *
+ *     toOnnx(b: GraphBuilder, [tokenIds, methylation]: readonly OnnxValue[]): OnnxValue[] {
+ *       const { logits } = lowerTissueBert(b, this, tokenIds, methylation, { padId: PAD_ID });
+ *       return [logits];
+ *     }
+ */
+
+import type { Embedding, LayerNorm, Linear, Module, TransformerEncoder } from '@meddl/nn';
+import type { GraphBuilder, OnnxValue } from '../builder';
+import { type ExportedModel, exportModule } from '../export';
+import {
+  lowerEmbedding,
+  lowerLayerNorm,
+  lowerLinear,
+  lowerTransformerEncoder,
+  maskedMeanPool,
+} from '../lower';
+
+/** The parts of TissueBert the lowering reads (structurally: any model shaped like it fits). */
+export interface TissueBertLike extends Module {
+  readonly config: { hidden: number; numClasses: number };
+  readonly embeddings: Module & {
+    readonly tokens: Embedding;
+    readonly methylation: Embedding;
+    readonly positions: Embedding;
+    readonly norm: LayerNorm;
+  };
+  readonly encoder: TransformerEncoder;
+  readonly head: Linear;
+}
+
+export interface TissueBertOnnxOptions {
+  /** The [PAD] token id (tokenizer PAD_ID, 0). */
+  padId?: number;
+}
+
+/** Adds TissueBert's forward to `b`: token ids and methylation states [B, L] int32. */
+export function lowerTissueBert(
+  b: GraphBuilder,
+  model: TissueBertLike,
+  tokenIds: OnnxValue,
+  methylation: OnnxValue,
+  options: TissueBertOnnxOptions = {},
+): { logits: OnnxValue; embedding: OnnxValue } {
+  const padId = options.padId ?? 0;
+  const e = model.embeddings;
+  const summed = b.scope('embeddings', () => {
+    // positions 0…L-1 for the sequence length of this batch (a dynamic axis)
+    const length = b.squeeze(b.shape(tokenIds, 1, 2), [0]);
+    const positions = b.node(
+      'Range',
+      [b.constant('int64', [], [0]), length, b.constant('int64', [], [1])],
+      {},
+      'int64',
+    );
+    const sum = b.add(
+      b.add(lowerEmbedding(b, e.tokens, tokenIds), lowerEmbedding(b, e.methylation, methylation)),
+      lowerEmbedding(b, e.positions, positions),
+    );
+    return b.scope('norm', () => lowerLayerNorm(b, e.norm, sum));
+  });
+  const padding = b.equal(tokenIds, b.constant(tokenIds.dtype ?? 'int32', [], [padId]));
+  const hidden = b.scope('encoder', () =>
+    lowerTransformerEncoder(b, model.encoder, summed, { srcKeyPaddingMask: padding }),
+  );
+  const embedding = maskedMeanPool(b, hidden, padding);
+  const logits = b.scope('head', () => lowerLinear(b, model.head, embedding));
+  return { logits, embedding };
+}
+
+/**
+ * Exports TissueBert with inputs `token_ids` and `methylation` (int32 [batch, sequence]) and
+ * outputs `logits` [batch, numClasses] and `embedding` [batch, hidden] (the pooled encoding).
+ */
+export function exportTissueBert(
+  model: TissueBertLike,
+  options: TissueBertOnnxOptions & { opset?: number; metadata?: Record<string, string> } = {},
+): ExportedModel {
+  const { hidden, numClasses } = model.config;
+  return exportModule(model, {
+    opset: options.opset,
+    inputs: [
+      { name: 'token_ids', dtype: 'int32', dims: ['batch', 'sequence'] },
+      { name: 'methylation', dtype: 'int32', dims: ['batch', 'sequence'] },
+    ],
+    outputs: [
+      { name: 'logits', dtype: 'float32', dims: ['batch', numClasses] },
+      { name: 'embedding', dtype: 'float32', dims: ['batch', hidden] },
+    ],
+    forward: (b, [tokenIds, methylation]) => {
+      const r = lowerTissueBert(b, model, tokenIds, methylation, options);
+      return [r.logits, r.embedding];
+    },
+    model: { docString: 'TissueBERT methylation classifier (meddl)', metadata: options.metadata },
+  });
+}
