@@ -1,0 +1,190 @@
+// Reads what a trainer run directory holds today (see docs/trainer.md, "Loggers and the run
+// directory", and docs/checkpoint.md): config.yaml, run.json, logs/metrics.csv, metrics.json,
+// checkpoints/index.json, and eval.json (this package's contract).
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { readEvalArtifact } from './artifact';
+import { RunDirectoryError } from './errors';
+import type { EvalArtifact } from './schema';
+
+export interface MetricsTable {
+  columns: string[];
+  /** One row per epoch; empty cells are NaN. */
+  rows: Array<Record<string, number>>;
+}
+
+export interface CheckpointEntry {
+  name: string;
+  epoch?: number;
+  step?: number;
+  reason?: string;
+  tags?: string[];
+  metrics?: Record<string, number>;
+  bytes?: number;
+  createdAt?: string;
+}
+
+export interface RunInfo {
+  name?: string;
+  startTime?: string;
+  seed?: number;
+  codeRevision?: string | null;
+  backend?: {
+    name?: string;
+    tfjsName?: string;
+    version?: string;
+    tfjsVersion?: string;
+    threads?: number;
+    simd?: boolean;
+  };
+  versions?: Record<string, string>;
+  argv?: string[];
+  resumes?: unknown[];
+  [key: string]: unknown;
+}
+
+export interface RunDirectoryContents {
+  root: string;
+  name: string;
+  /** config.yaml text and its parsed value (null when absent). */
+  configText: string | null;
+  config: unknown;
+  run: RunInfo | null;
+  metrics: MetricsTable | null;
+  /** metrics.json written by a domain at the end of training (free form). */
+  finalMetrics: Record<string, unknown> | null;
+  checkpoints: CheckpointEntry[];
+  evaluation: EvalArtifact | null;
+}
+
+/** Parses CSV text (RFC 4180 quoting) into rows of cells. */
+export function parseCsv(text: string): string[][] {
+  const out: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') {
+          cell += '"';
+          i++;
+        } else quoted = false;
+      } else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') {
+      row.push(cell);
+      cell = '';
+    } else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      row.push(cell);
+      out.push(row);
+      row = [];
+      cell = '';
+    } else cell += ch;
+  }
+  if (cell !== '' || row.length) {
+    row.push(cell);
+    out.push(row);
+  }
+  return out.filter((r) => r.length > 1 || r[0] !== '');
+}
+
+/** Reads logs/metrics.csv (the trainer's CsvLogger): numeric cells, empty → NaN. */
+export function readMetricsCsv(file: string): MetricsTable {
+  const table = parseCsv(readFileSync(file, 'utf8'));
+  if (table.length === 0) return { columns: [], rows: [] };
+  const [header, ...body] = table;
+  const rows = body.map((cells, i) => {
+    if (cells.length !== header.length)
+      throw new RunDirectoryError(
+        file,
+        `line ${i + 2} has ${cells.length} cells, the header has ${header.length}`,
+      );
+    const r: Record<string, number> = {};
+    header.forEach((c, j) => {
+      r[c] = cells[j] === '' ? Number.NaN : Number(cells[j]);
+    });
+    return r;
+  });
+  return { columns: header, rows };
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new RunDirectoryError(file, `not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** True when `dir` looks like a run directory (has run.json, config.yaml or eval.json). */
+export function isRunDirectory(dir: string): boolean {
+  return ['run.json', 'config.yaml', 'eval.json'].some((f) => existsSync(join(dir, f)));
+}
+
+/** Reads everything the report needs from a run directory; typed errors name the bad file. */
+export function readRunDirectory(dir: string): RunDirectoryContents {
+  const root = resolve(dir);
+  if (!existsSync(root) || !statSync(root).isDirectory())
+    throw new RunDirectoryError(root, 'not a directory');
+  if (!isRunDirectory(root))
+    throw new RunDirectoryError(root, 'not a run directory (no run.json, config.yaml or eval.json)');
+  const configFile = join(root, 'config.yaml');
+  let configText: string | null = null;
+  let config: unknown = null;
+  if (existsSync(configFile)) {
+    configText = readFileSync(configFile, 'utf8');
+    try {
+      config = parseYaml(configText);
+    } catch (e) {
+      throw new RunDirectoryError(configFile, `not valid YAML (${(e as Error).message})`);
+    }
+  }
+  const runFile = join(root, 'run.json');
+  const run = existsSync(runFile) ? (readJson(runFile) as RunInfo) : null;
+  const csv = join(root, 'logs', 'metrics.csv');
+  const metrics = existsSync(csv) ? readMetricsCsv(csv) : null;
+  const mj = join(root, 'metrics.json');
+  const finalMetrics = existsSync(mj) ? (readJson(mj) as Record<string, unknown>) : null;
+  const idx = join(root, 'checkpoints', 'index.json');
+  let checkpoints: CheckpointEntry[] = [];
+  if (existsSync(idx)) {
+    const parsed = readJson(idx) as { checkpoints?: CheckpointEntry[] };
+    checkpoints = Array.isArray(parsed.checkpoints) ? parsed.checkpoints : [];
+  }
+  return {
+    root,
+    name: basename(root),
+    configText,
+    config,
+    run,
+    metrics,
+    finalMetrics,
+    checkpoints,
+    evaluation: readEvalArtifact(root),
+  };
+}
+
+/** Run directories directly under `dir` (or `dir` itself), sorted by start time then name. */
+export function findRunDirectories(dir: string): string[] {
+  const root = resolve(dir);
+  if (!existsSync(root)) throw new RunDirectoryError(root, 'does not exist');
+  if (isRunDirectory(root)) return [root];
+  const found: Array<{ path: string; key: string }> = [];
+  for (const e of readdirSync(root, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    const p = join(root, e.name);
+    if (!isRunDirectory(p)) continue;
+    let key = '';
+    try {
+      key = String((JSON.parse(readFileSync(join(p, 'run.json'), 'utf8')) as RunInfo).startTime ?? '');
+    } catch {
+      key = '';
+    }
+    found.push({ path: p, key: `${key}\u0000${e.name}` });
+  }
+  return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((f) => f.path);
+}
