@@ -1,0 +1,109 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { commands } from './commands';
+import { EvalArtifactError, RunDirectoryError } from './errors';
+import { renderReport } from './html';
+import { parseCsv, readRunDirectory } from './rundir';
+import { compareRuns, listRuns } from './runs';
+import { buildFixtureRun } from './testing/fixtures';
+
+const work = mkdtempSync(join(tmpdir(), 'meddl-runs-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const runs = join(work, 'runs');
+buildFixtureRun(join(runs, 'tb-a'), 'tissuebert', 1);
+buildFixtureRun(join(runs, 'tb-b'), 'tissuebert', 2);
+buildFixtureRun(join(runs, 'crc'), 'crc-mil', 1);
+
+describe('run directories', () => {
+  it('parses CSV with quotes and reads the trainer files', () => {
+    expect(parseCsv('a,b\n"x,1","say ""hi"""\n\n')).toEqual([
+      ['a', 'b'],
+      ['x,1', 'say "hi"'],
+    ]);
+    const c = readRunDirectory(join(runs, 'tb-a'));
+    expect(c.metrics?.rows).toHaveLength(8);
+    expect(c.metrics?.columns.slice(0, 5)).toEqual(['epoch', 'step', 'train_loss', 'lr', 'duration_s']);
+    expect(c.run?.backend?.name).toBe('native');
+    expect(c.checkpoints).toHaveLength(1);
+    expect(c.evaluation?.model).toBe('tissuebert');
+  });
+
+  it('typed errors name the bad file', () => {
+    const bad = join(work, 'bad');
+    mkdirSync(join(bad, 'logs'), { recursive: true });
+    writeFileSync(join(bad, 'run.json'), '{}');
+    writeFileSync(join(bad, 'logs', 'metrics.csv'), 'epoch,train_loss\n0,1,2\n');
+    expect(() => readRunDirectory(bad)).toThrow(RunDirectoryError);
+    expect(() => readRunDirectory(bad)).toThrow(/metrics\.csv: line 2 has 3 cells/);
+    writeFileSync(join(bad, 'logs', 'metrics.csv'), 'epoch,train_loss\n0,1\n');
+    writeFileSync(
+      join(bad, 'eval.json'),
+      JSON.stringify({ format: 'meddl-eval', version: 1, model: 'x', split: 'val' }),
+    );
+    expect(() => renderReport(bad)).toThrow(EvalArtifactError);
+    expect(() => renderReport(bad)).toThrow(/eval\.json: createdAt/);
+    expect(() => readRunDirectory(work)).toThrow(/not a run directory/);
+  });
+});
+
+describe('renderReport (HTML, no browser)', () => {
+  it('is self-contained: no scripts, no external URLs, config and backend included', () => {
+    const html = renderReport(join(runs, 'crc'));
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/(src|href)="(https?:|\/\/)/);
+    expect(html).toContain('native (tfjs cpu 0.1.0, tfjs-core 4.22.0, 2 threads, SIMD)');
+    expect(html).toContain('maxEpochs: 6');
+    expect(html.match(/src="data:image\/png;base64,/g)).toHaveLength(3);
+    expect(html).toContain('data-section="survival"');
+  });
+
+  it('shows a missing gallery image as a placeholder; a training-only run still renders', () => {
+    const dir = join(work, 'missing-img');
+    buildFixtureRun(dir, 'crc-mil', 1);
+    rmSync(join(dir, 'eval', 'heatmaps', 'slide-1.png'));
+    const html = renderReport(dir);
+    expect(html.match(/data-gallery="missing"/g)).toHaveLength(1);
+    rmSync(join(dir, 'eval.json'));
+    const plain = renderReport(dir);
+    expect(plain).toContain('not evaluated yet');
+    expect(plain).toContain('data-chart="training-loss"');
+  });
+});
+
+describe('meddl runs / runs compare / report', () => {
+  it('lists runs with headline metrics', () => {
+    const { summaries, text } = listRuns(runs);
+    expect(summaries.map((s) => s.name).sort()).toEqual(['crc', 'tb-a', 'tb-b']);
+    expect(text.split('\n')[0]).toMatch(/^run\s+model\s+status\s+epochs/);
+    expect(text).toMatch(/tb-a\s+tissuebert\s+evaluated/);
+    expect(text).toContain('macro_auroc 0.');
+  });
+
+  it('compares two runs: headline side by side and config differences', () => {
+    const text = compareRuns(join(runs, 'tb-a'), join(runs, 'crc'));
+    expect(text).toMatch(/model\s+tissuebert\s+crc-mil/);
+    expect(text).toMatch(/config: 3 key\(s\) differ/);
+    expect(text).toMatch(/trainer\.maxEpochs\s+8\s+6/);
+  });
+
+  it('the report command writes report.html atomically into the run directory', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      const report = commands.find((c) => c.path.join(' ') === 'report')!;
+      await report.run([join(runs, 'tb-b')], {});
+      const file = join(runs, 'tb-b', 'report.html');
+      expect(existsSync(file)).toBe(true);
+      expect(readFileSync(file, 'utf8')).toMatch(/^<!DOCTYPE html>/);
+      expect(log).toHaveBeenCalledWith(file);
+      const list = commands.find((c) => c.path.join(' ') === 'runs')!;
+      await list.run([runs], {});
+      expect(String(log.mock.calls.at(-1)?.[0])).toContain('tb-b');
+    } finally {
+      log.mockRestore();
+    }
+    // 'runs' precedes 'runs compare' so the CLI builds the parent command from the leaf spec.
+    expect(commands.map((c) => c.path.join(' '))).toEqual(['report', 'runs', 'runs compare']);
+  });
+});
