@@ -63,7 +63,7 @@ describe('classificationSection', () => {
         ),
         12,
       );
-      expect(c.positives).toBe(yk.reduce((a, b) => a + b, 0));
+      expect(c.positives).toBe(yk.reduce((a: number, b) => a + b, 0));
       expect(c.auroc.lower!).toBeLessThan(c.auroc.value!);
       expect(c.auroc.upper!).toBeGreaterThan(c.auroc.value!);
       expect(c.auroc.method).toBe('DeLong');
