@@ -185,6 +185,7 @@ function calibration(s: CalibrationSection): string {
       ],
     ) +
     kv([
+      ['recalibration', s.method],
       ['temperature', s.temperature],
       ['fitted on', s.fittedOn],
       ['mode', s.mode],

@@ -103,8 +103,9 @@ export const CalibrationSectionSchema = z.object({
   /** 'top-label' (confidence = max p) or 'binary' (P(y = 1)). */
   mode: z.enum(['top-label', 'binary']),
   before: ReliabilityBins,
-  /** After temperature scaling (or another recalibration named in `method`). */
+  /** After recalibration (temperature scaling, Platt scaling … named in `method`). */
   after: ReliabilityBins.optional(),
+  method: z.string().optional(),
   temperature: Num.optional(),
   /** Where the temperature was fitted, e.g. 'val' or 'eval split (optimistic)'. */
   fittedOn: z.string().optional(),

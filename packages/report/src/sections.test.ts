@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ReportArgumentError } from './errors';
 import {
   ablationSection,
+  binaryCalibrationSection,
   calibrationSection,
   classificationSection,
   confusionSection,
@@ -130,6 +131,28 @@ describe('confusion and calibration', () => {
     expect(c.fittedOn).toMatch(/optimistic/);
     // A temperature fitted elsewhere is applied as given.
     expect(calibrationSection(y, logits, { temperature: 2, fittedOn: 'val' }).temperature).toBe(2);
+  });
+});
+
+describe('binary calibration', () => {
+  it('Platt scaling of overconfident probabilities lowers NLL and ECE and says where it was fitted', () => {
+    const r = new SeededRandom(12);
+    const y: number[] = [];
+    const p: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      const z = 2 * normal(r);
+      const lab = r.nextFloat() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+      y.push(lab);
+      p.push(1 / (1 + Math.exp(-3 * z)));
+    }
+    const c = binaryCalibrationSection(y, p, { bins: 10, platt: true });
+    expect(c.mode).toBe('binary');
+    expect(c.method).toBe('Platt scaling');
+    expect(c.nllAfter!).toBeLessThan(c.nllBefore!);
+    expect(c.after!.ece).toBeLessThan(c.before.ece);
+    expect(c.fittedOn).toMatch(/optimistic/);
+    const given = binaryCalibrationSection(y, p, { probsAfter: p, method: 'none', fittedOn: 'val' });
+    expect(given.after).toEqual(given.before);
   });
 });
 

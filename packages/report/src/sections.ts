@@ -11,6 +11,7 @@ import {
   confusionMatrix,
   delongAuroc,
   delongTest,
+  fitPlatt,
   fitTemperature,
   kaplanMeier,
   logLoss,
@@ -298,6 +299,7 @@ export function calibrationSection(
     ...(options.title ? { title: options.title } : {}),
     ...(options.description ? { description: options.description } : {}),
     mode: 'top-label',
+    ...(pAfter ? { method: 'temperature scaling' } : {}),
     before: bins(reliabilityDiagram(yTrue, { data: pBefore, cols: m.cols }, { bins: nb })),
     ...(pAfter
       ? { after: bins(reliabilityDiagram(yTrue, { data: pAfter, cols: m.cols }, { bins: nb })) }
@@ -310,8 +312,10 @@ export function calibrationSection(
 }
 
 /**
- * Binary reliability (P(y = 1)) before and after Platt scaling or any recalibrated probabilities
- * the domain computed (`probsAfter`).
+ * Binary reliability (P(y = 1)) before and after recalibration. Pass the recalibrated
+ * probabilities (`probsAfter`, with `method` and `fittedOn`) when the domain fitted them on a
+ * held-out split; with `platt: true` and no `probsAfter`, Platt scaling (Platt 1999) is fitted on
+ * the logits of these same probabilities, which is optimistic, and `fittedOn` says so.
  */
 export function binaryCalibrationSection(
   yTrue: Vector,
@@ -321,16 +325,25 @@ export function binaryCalibrationSection(
     description?: string;
     bins?: number;
     probsAfter?: Vector;
+    method?: string;
     fittedOn?: string;
-    plattScores?: { a: number; b: number; scores: Vector };
+    platt?: boolean;
   } = {},
 ): CalibrationSection {
   const nb = options.bins ?? 15;
-  const after =
-    options.probsAfter ??
-    (options.plattScores
-      ? applyPlatt({ ...options.plattScores, iterations: 0, converged: true }, options.plattScores.scores)
-      : undefined);
+  let after = options.probsAfter;
+  let method = options.method;
+  let fittedOn = options.fittedOn;
+  if (!after && options.platt) {
+    const eps = 1e-12;
+    const logit = Array.from(probs, (p) => {
+      const q = Math.min(1 - eps, Math.max(eps, p));
+      return Math.log(q / (1 - q));
+    });
+    after = applyPlatt(fitPlatt(yTrue, logit), logit);
+    method = 'Platt scaling';
+    fittedOn = fittedOn ?? 'the evaluated split itself (optimistic)';
+  }
   return {
     type: 'calibration',
     ...(options.title ? { title: options.title } : {}),
@@ -338,7 +351,8 @@ export function binaryCalibrationSection(
     mode: 'binary',
     before: bins(reliabilityDiagram(yTrue, probs, { bins: nb })),
     ...(after ? { after: bins(reliabilityDiagram(yTrue, after, { bins: nb })) } : {}),
-    ...(options.fittedOn ? { fittedOn: options.fittedOn } : {}),
+    ...(after && method ? { method } : {}),
+    ...(fittedOn ? { fittedOn } : {}),
     nllBefore: logLoss(yTrue, probs),
     ...(after ? { nllAfter: logLoss(yTrue, after) } : {}),
   };
