@@ -10,10 +10,14 @@ const CANDIDATES = [
   '/usr/bin/google-chrome-stable',
 ];
 
-/** The Chromium to launch: $MEDDL_CHROMIUM, $CHROME_PATH, then the usual system paths; null if none. */
+/**
+ * The Chromium to launch: $MEDDL_CHROMIUM when set (null if that path does not exist, so
+ * `MEDDL_CHROMIUM=none` disables the browser), else $CHROME_PATH, then the usual system paths.
+ */
 export function findChromium(): string | null {
-  for (const p of [process.env.MEDDL_CHROMIUM, process.env.CHROME_PATH, ...CANDIDATES])
-    if (p && existsSync(p)) return p;
+  const forced = process.env.MEDDL_CHROMIUM;
+  if (forced) return existsSync(forced) ? forced : null;
+  for (const p of [process.env.CHROME_PATH, ...CANDIDATES]) if (p && existsSync(p)) return p;
   return null;
 }
 

@@ -13,7 +13,7 @@ import { buildFixtureRun, FIXTURE_KINDS } from './testing/fixtures';
 const chromiumPath = findChromium();
 if (!chromiumPath)
   console.warn(
-    'report browser tests skipped: no Chromium (apt-get install -y chromium, or set MEDDL_CHROMIUM)',
+    'report browser tests skipped: no Chromium (apt-get install -y chromium, or set MEDDL_CHROMIUM to its path)',
   );
 const outDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-output');
 

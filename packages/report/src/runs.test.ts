@@ -2,8 +2,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { findChromium, launchChromium } from './browser';
 import { commands } from './commands';
-import { EvalArtifactError, RunDirectoryError } from './errors';
+import { BrowserError, EvalArtifactError, RunDirectoryError } from './errors';
 import { renderReport } from './html';
 import { parseCsv, readRunDirectory } from './rundir';
 import { compareRuns, listRuns } from './runs';
@@ -69,6 +70,21 @@ describe('renderReport (HTML, no browser)', () => {
     const plain = renderReport(dir);
     expect(plain).toContain('not evaluated yet');
     expect(plain).toContain('data-chart="training-loss"');
+  });
+});
+
+describe('browser discovery', () => {
+  it('MEDDL_CHROMIUM pointing nowhere disables the browser; launching then fails with a BrowserError', async () => {
+    const saved = process.env.MEDDL_CHROMIUM;
+    process.env.MEDDL_CHROMIUM = join(work, 'no-such-chromium');
+    try {
+      expect(findChromium()).toBeNull();
+      await expect(launchChromium()).rejects.toThrow(BrowserError);
+      await expect(launchChromium()).rejects.toThrow(/apt-get install -y chromium/);
+    } finally {
+      if (saved === undefined) delete process.env.MEDDL_CHROMIUM;
+      else process.env.MEDDL_CHROMIUM = saved;
+    }
   });
 });
 
