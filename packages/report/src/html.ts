@@ -19,6 +19,7 @@ import type {
   SurvivalSection,
   TableSection,
 } from './schema';
+import { thinCurve } from './sections';
 import {
   barChart,
   CHART_CSS,
@@ -430,10 +431,42 @@ export function renderSection(s: Section, root: string): string {
 
 const SKIP_CURVE = new Set(['epoch', 'step', 'duration_s', 'lr']);
 
-/** Training curves from logs/metrics.csv: losses, learning rate, and the other metrics. */
+/** Per-step loss and gradient norm from logs/steps.jsonl (thinned to 1000 points). */
+function stepCharts(c: RunDirectoryContents): string[] {
+  const st = c.steps;
+  if (!st || st.step.length < 2) return [];
+  const out: string[] = [];
+  const loss = thinCurve(st.step, st.loss, 1000);
+  out.push(
+    lineChart({
+      chart: 'training-step-loss',
+      title: 'Training loss per step',
+      xLabel: 'optimizer step',
+      yLabel: 'loss',
+      series: [{ name: 'loss', x: loss.x, y: loss.y }],
+    }),
+  );
+  const gn = thinCurve(st.step, st.gradNorm, 1000);
+  if (gn.x.length >= 2)
+    out.push(
+      lineChart({
+        chart: 'training-grad-norm',
+        title: 'Gradient norm (before clipping)',
+        xLabel: 'optimizer step',
+        yLabel: 'L2 norm',
+        series: [{ name: 'grad norm', x: gn.x, y: gn.y }],
+      }),
+    );
+  return out;
+}
+
+/** Training curves from logs/metrics.csv (losses, learning rate, the other metrics) and logs/steps.jsonl. */
 export function trainingCharts(c: RunDirectoryContents): string {
   const m = c.metrics;
-  if (!m || m.rows.length === 0) return '<p class="muted">No logs/metrics.csv in this run.</p>';
+  if (!m || m.rows.length === 0) {
+    const steps = stepCharts(c);
+    return steps.length ? charts(steps.join('')) : '<p class="muted">No logs/metrics.csv in this run.</p>';
+  }
   const x = m.rows.map((r, i) => (Number.isFinite(r.epoch) ? r.epoch + 1 : i + 1));
   const col = (name: string) => m.rows.map((r) => r[name]);
   const has = (name: string) => col(name).some(Number.isFinite);
@@ -458,9 +491,10 @@ export function trainingCharts(c: RunDirectoryContents): string {
     out.push(
       lineChart({
         chart: 'training-metrics',
-        title: 'Validation metrics',
+        title: 'Metrics',
         xLabel: 'epoch',
-        yLabel: 'value',
+        // One series has no legend: name it on the axis.
+        yLabel: unit.length === 1 ? unit[0] : 'value',
         series: unit.map((k) => ({ name: k, x, y: col(k), markers })),
       }),
     );
@@ -475,6 +509,7 @@ export function trainingCharts(c: RunDirectoryContents): string {
         series: [{ name: '', x, y: col(k), markers }],
       }),
     );
+  out.push(...stepCharts(c));
   if (has('lr'))
     out.push(
       lineChart({

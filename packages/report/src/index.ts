@@ -30,6 +30,8 @@ export {
   type RunInfo,
   readMetricsCsv,
   readRunDirectory,
+  readStepsJsonl,
+  type StepSeries,
 } from './rundir';
 export { compareRuns, listRuns, type RunSummary, summarizeRun } from './runs';
 export * from './schema';

@@ -14,6 +14,14 @@ export interface MetricsTable {
   rows: Array<Record<string, number>>;
 }
 
+/** Per-step training records from logs/steps.jsonl (validation lines and skipped steps left out). */
+export interface StepSeries {
+  step: number[];
+  loss: number[];
+  gradNorm: number[];
+  samplesPerSec: number[];
+}
+
 export interface CheckpointEntry {
   name: string;
   epoch?: number;
@@ -52,6 +60,7 @@ export interface RunDirectoryContents {
   config: unknown;
   run: RunInfo | null;
   metrics: MetricsTable | null;
+  steps: StepSeries | null;
   /** metrics.json written by a domain at the end of training (free form). */
   finalMetrics: Record<string, unknown> | null;
   checkpoints: CheckpointEntry[];
@@ -112,6 +121,37 @@ export function readMetricsCsv(file: string): MetricsTable {
   return { columns: header, rows };
 }
 
+/**
+ * Reads logs/steps.jsonl (the trainer's JsonlLogger). A truncated last line (a run killed while
+ * writing) is ignored; a bad line elsewhere is an error naming the line.
+ */
+export function readStepsJsonl(file: string): StepSeries {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const out: StepSeries = { step: [], loss: [], gradNorm: [], samplesPerSec: [] };
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let r: Record<string, unknown>;
+    try {
+      r = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      if (i >= lines.length - 2) return;
+      throw new RunDirectoryError(file, `line ${i + 1} is not valid JSON`);
+    }
+    if (
+      r.validation !== undefined ||
+      r.skipped === true ||
+      typeof r.loss !== 'number' ||
+      typeof r.step !== 'number'
+    )
+      return;
+    out.step.push(r.step);
+    out.loss.push(r.loss);
+    out.gradNorm.push(typeof r.gradNorm === 'number' ? r.gradNorm : Number.NaN);
+    out.samplesPerSec.push(typeof r.samplesPerSec === 'number' ? r.samplesPerSec : Number.NaN);
+  });
+  return out;
+}
+
 function readJson(file: string): unknown {
   try {
     return JSON.parse(readFileSync(file, 'utf8'));
@@ -147,6 +187,8 @@ export function readRunDirectory(dir: string): RunDirectoryContents {
   const run = existsSync(runFile) ? (readJson(runFile) as RunInfo) : null;
   const csv = join(root, 'logs', 'metrics.csv');
   const metrics = existsSync(csv) ? readMetricsCsv(csv) : null;
+  const jsonl = join(root, 'logs', 'steps.jsonl');
+  const steps = existsSync(jsonl) ? readStepsJsonl(jsonl) : null;
   const mj = join(root, 'metrics.json');
   const finalMetrics = existsSync(mj) ? (readJson(mj) as Record<string, unknown>) : null;
   const idx = join(root, 'checkpoints', 'index.json');
@@ -162,6 +204,7 @@ export function readRunDirectory(dir: string): RunDirectoryContents {
     config,
     run,
     metrics,
+    steps,
     finalMetrics,
     checkpoints,
     evaluation: readEvalArtifact(root),

@@ -28,6 +28,9 @@ describe('run directories', () => {
     expect(c.metrics?.columns.slice(0, 5)).toEqual(['epoch', 'step', 'train_loss', 'lr', 'duration_s']);
     expect(c.run?.backend?.name).toBe('native');
     expect(c.checkpoints).toHaveLength(1);
+    // 160 steps, one skipped; validation lines and the truncated last line left out.
+    expect(c.steps?.step).toHaveLength(159);
+    expect(c.steps?.step.includes(7)).toBe(false);
     expect(c.evaluation?.model).toBe('tissuebert');
   });
 
@@ -46,6 +49,8 @@ describe('run directories', () => {
     expect(() => renderReport(bad)).toThrow(EvalArtifactError);
     expect(() => renderReport(bad)).toThrow(/eval\.json: createdAt/);
     expect(() => readRunDirectory(work)).toThrow(/not a run directory/);
+    writeFileSync(join(bad, 'logs', 'steps.jsonl'), '{"step":1,"loss":1}\n{oops\n{"step":2,"loss":1}\n');
+    expect(() => readRunDirectory(bad)).toThrow(/steps\.jsonl: line 2 is not valid JSON/);
   });
 });
 

@@ -480,7 +480,9 @@ export function barChart(spec: {
     s += `<rect x="${fr.left}" y="${f1(top)}" width="${f1(Math.max(0, x.at(r.value) - fr.left))}" height="${rowH - 6}" fill="${color(i)}"/>`;
     if (r.lower != null && r.upper != null)
       s += `<line class="whisker" x1="${f1(x.at(r.lower))}" x2="${f1(x.at(r.upper))}" y1="${f1(top + (rowH - 6) / 2)}" y2="${f1(top + (rowH - 6) / 2)}"/>`;
-    s += `<text x="${f1(x.at(r.value) + 4)}" y="${f1(top + 11)}">${esc(tickLabel(r.value))}</text>`;
+    // Label right of the bar or of its CI whisker, whichever ends later.
+    const end = Math.max(r.value, r.upper ?? r.value);
+    s += `<text x="${f1(x.at(end) + 4)}" y="${f1(top + 11)}">${esc(tickLabel(r.value))}</text>`;
   });
   return `${s}</svg>`;
 }

@@ -125,6 +125,31 @@ function writeTrainingFiles(
     lines.push(row.join(','));
   }
   writeFileSync(join(root, 'logs', 'metrics.csv'), `${lines.join('\n')}\n`);
+  const steps: string[] = [];
+  for (let t = 1; t <= epochs * 20; t++) {
+    const skipped = t === 7;
+    steps.push(
+      JSON.stringify({
+        epoch: Math.floor((t - 1) / 20),
+        step: t,
+        batchIndex: (t - 1) % 20,
+        loss: skipped ? null : 1.3 * Math.exp(-t / 60) + 0.2 + 0.08 * rng.normal(),
+        lr: [1e-3],
+        gradNorm: 2 * Math.exp(-t / 80) + 0.3 * rng.uniform(),
+        samples: 16,
+        samplesPerSec: 40 + rng.normal(),
+        stepSeconds: 0.4,
+        skipped,
+        time: 1795000000 + t,
+      }),
+    );
+    if (t % 20 === 0)
+      steps.push(
+        JSON.stringify({ step: t, epoch: t / 20 - 1, validation: { val_loss: 0.5 }, time: 1795000000 + t }),
+      );
+  }
+  // A run killed mid-write leaves a truncated last line; the reader ignores it.
+  writeFileSync(join(root, 'logs', 'steps.jsonl'), `${steps.join('\n')}\n{"epoch":`);
   writeFileSync(
     join(root, 'checkpoints', 'index.json'),
     JSON.stringify({
@@ -179,7 +204,13 @@ export interface FixtureExpectation {
   images: number;
 }
 
-const TRAINING = { 'training-loss': 1, 'training-metrics': 1, 'training-lr': 1 };
+const TRAINING = {
+  'training-loss': 1,
+  'training-metrics': 1,
+  'training-lr': 1,
+  'training-step-loss': 1,
+  'training-grad-norm': 1,
+};
 
 /** Writes a complete synthetic run directory of `kind` under `root`; returns what its report must show. */
 export function buildFixtureRun(root: string, kind: FixtureKind, seed = 1): FixtureExpectation {
@@ -276,7 +307,7 @@ export function buildFixtureRun(root: string, kind: FixtureKind, seed = 1): Fixt
       survivalSection(
         time,
         event,
-        y.map((v) => (v ? 'predicted MSI' : 'predicted MSS')),
+        y.map((v) => (v ? 'MSI' : 'MSS')),
         { timeUnit: 'months', risk: score },
       ),
       gallerySection(images, { title: 'Attention heatmaps' }),
