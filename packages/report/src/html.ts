@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, resolve } from 'node:path';
 import { RunDirectoryError } from './errors';
-import { type RunDirectoryContents, readRunDirectory } from './rundir';
+import { type RunDirectoryContents, readRunDirectory, type TrainerFiles } from './rundir';
 import type {
   AblationSection,
   CalibrationSection,
@@ -432,7 +432,7 @@ export function renderSection(s: Section, root: string): string {
 const SKIP_CURVE = new Set(['epoch', 'step', 'duration_s', 'lr']);
 
 /** Per-step loss and gradient norm from logs/steps.jsonl (thinned to 1000 points). */
-function stepCharts(c: RunDirectoryContents): string[] {
+function stepCharts(c: TrainerFiles): string[] {
   const st = c.steps;
   if (!st || st.step.length < 2) return [];
   const out: string[] = [];
@@ -461,7 +461,7 @@ function stepCharts(c: RunDirectoryContents): string[] {
 }
 
 /** Training curves from logs/metrics.csv (losses, learning rate, the other metrics) and logs/steps.jsonl. */
-export function trainingCharts(c: RunDirectoryContents): string {
+export function trainingCharts(c: TrainerFiles): string {
   const m = c.metrics;
   if (!m || m.rows.length === 0) {
     const steps = stepCharts(c);
@@ -564,7 +564,8 @@ footer{color:#7a848e;font-size:12px;margin-top:24px}
 /** The report's HTML for already-read run contents. */
 export function renderReportHtml(c: RunDirectoryContents, options: { generatedAt?: string } = {}): string {
   const ev = c.evaluation;
-  const run = c.run;
+  // A run made of stages or folds may have no run.json of its own: take the first nested one's.
+  const run = c.run ?? c.children.find((k) => k.run)?.run ?? null;
   const title = ev?.title ?? `${ev?.model ?? 'run'} — ${c.name}`;
   const backend = run?.backend;
   const facts: Array<[string, unknown]> = [
@@ -599,7 +600,20 @@ export function renderReportHtml(c: RunDirectoryContents, options: { generatedAt
     parts.push(
       `<section class="sec" data-section="data"><h2>Data${data.name ? `: ${esc(data.name)}` : ''}</h2>${data.description ? `<p class="desc">${esc(data.description)}</p>` : ''}${kv(Object.entries(data.facts))}</section>`,
     );
-  parts.push(`<section class="sec" data-section="training"><h2>Training</h2>${trainingCharts(c)}</section>`);
+  if (c.metrics || c.steps || c.children.length === 0)
+    parts.push(
+      `<section class="sec" data-section="training"><h2>Training</h2>${trainingCharts(c)}</section>`,
+    );
+  for (const k of c.children)
+    parts.push(
+      `<section class="sec" data-section="training" data-run="${esc(k.name)}"><h2>Training — ${esc(k.name)}</h2>${kv(
+        [
+          ['started', k.run?.startTime],
+          ['status', typeof k.finalMetrics?.status === 'string' ? k.finalMetrics.status : undefined],
+          ['checkpoints', k.checkpoints.length || undefined],
+        ],
+      )}${trainingCharts(k)}</section>`,
+    );
   for (const s of ev?.sections ?? []) parts.push(renderSection(s, c.root));
   if (c.checkpoints.length)
     parts.push(
@@ -618,6 +632,13 @@ export function renderReportHtml(c: RunDirectoryContents, options: { generatedAt
         ]),
       )}</section>`,
     );
+  // Stages/folds without a root config.yaml: show each nested run's config.
+  if (c.configText === null)
+    for (const k of c.children)
+      if (k.configText !== null)
+        parts.push(
+          `<section class="sec" data-section="config" data-run="${esc(k.name)}"><h2>Config (${esc(k.name)}/config.yaml)</h2><pre>${esc(k.configText)}</pre></section>`,
+        );
   if (c.configText !== null)
     parts.push(
       `<section class="sec" data-section="config"><h2>Config (config.yaml)</h2><pre>${esc(c.configText)}</pre></section>`,

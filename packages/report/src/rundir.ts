@@ -52,18 +52,11 @@ export interface RunInfo {
   [key: string]: unknown;
 }
 
-export interface RunDirectoryContents {
+export interface RunDirectoryContents extends TrainerFiles {
   root: string;
   name: string;
-  /** config.yaml text and its parsed value (null when absent). */
-  configText: string | null;
-  config: unknown;
-  run: RunInfo | null;
-  metrics: MetricsTable | null;
-  steps: StepSeries | null;
-  /** metrics.json written by a domain at the end of training (free form). */
-  finalMetrics: Record<string, unknown> | null;
-  checkpoints: CheckpointEntry[];
+  /** Nested trainer runs (stages, folds), `name` relative to the root, e.g. 'folds/fold-1'. */
+  children: Array<TrainerFiles & { name: string }>;
   evaluation: EvalArtifact | null;
 }
 
@@ -165,13 +158,21 @@ export function isRunDirectory(dir: string): boolean {
   return ['run.json', 'config.yaml', 'eval.json'].some((f) => existsSync(join(dir, f)));
 }
 
-/** Reads everything the report needs from a run directory; typed errors name the bad file. */
-export function readRunDirectory(dir: string): RunDirectoryContents {
-  const root = resolve(dir);
-  if (!existsSync(root) || !statSync(root).isDirectory())
-    throw new RunDirectoryError(root, 'not a directory');
-  if (!isRunDirectory(root))
-    throw new RunDirectoryError(root, 'not a run directory (no run.json, config.yaml or eval.json)');
+/** What one trainer run directory holds (the root, a stage, or a fold). */
+export interface TrainerFiles {
+  /** config.yaml text and its parsed value (null when absent). */
+  configText: string | null;
+  config: unknown;
+  run: RunInfo | null;
+  metrics: MetricsTable | null;
+  steps: StepSeries | null;
+  /** metrics.json written by a domain at the end of training (free form). */
+  finalMetrics: Record<string, unknown> | null;
+  checkpoints: CheckpointEntry[];
+}
+
+/** Reads the trainer's files in one directory; missing files are null / empty. */
+export function readTrainerFiles(root: string): TrainerFiles {
   const configFile = join(root, 'config.yaml');
   let configText: string | null = null;
   let config: unknown = null;
@@ -197,37 +198,82 @@ export function readRunDirectory(dir: string): RunDirectoryContents {
     const parsed = readJson(idx) as { checkpoints?: CheckpointEntry[] };
     checkpoints = Array.isArray(parsed.checkpoints) ? parsed.checkpoints : [];
   }
+  return { configText, config, run, metrics, steps, finalMetrics, checkpoints };
+}
+
+function subdirectories(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter(
+      (e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'logs' && e.name !== 'checkpoints',
+    )
+    .map((e) => e.name)
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+/**
+ * Trainer runs nested in a run directory: stages (`stage1/`, `stage2/`) or folds
+ * (`folds/fold-1/`): subdirectories up to two levels down that hold a run.json.
+ */
+export function findChildRuns(root: string): string[] {
+  const out: string[] = [];
+  for (const a of subdirectories(root)) {
+    if (existsSync(join(root, a, 'run.json'))) {
+      out.push(a);
+      continue;
+    }
+    for (const b of subdirectories(join(root, a)))
+      if (existsSync(join(root, a, b, 'run.json'))) out.push(`${a}/${b}`);
+  }
+  return out;
+}
+
+/**
+ * Reads everything the report needs from a run directory: the trainer's files, nested trainer
+ * runs (stages, folds), and eval.json. A directory with no run files of its own but nested runs
+ * (e.g. a two-stage run before its eval.json exists) is accepted. Typed errors name the bad file.
+ */
+export function readRunDirectory(dir: string): RunDirectoryContents {
+  const root = resolve(dir);
+  if (!existsSync(root) || !statSync(root).isDirectory())
+    throw new RunDirectoryError(root, 'not a directory');
+  const childNames = findChildRuns(root);
+  if (!isRunDirectory(root) && childNames.length === 0)
+    throw new RunDirectoryError(
+      root,
+      'not a run directory (no run.json, config.yaml, eval.json or nested runs)',
+    );
   return {
     root,
     name: basename(root),
-    configText,
-    config,
-    run,
-    metrics,
-    steps,
-    finalMetrics,
-    checkpoints,
+    ...readTrainerFiles(root),
+    children: childNames.map((name) => ({ name, ...readTrainerFiles(join(root, name)) })),
     evaluation: readEvalArtifact(root),
   };
 }
 
-/** Run directories directly under `dir` (or `dir` itself), sorted by start time then name. */
+function startKey(p: string): string {
+  try {
+    return String((JSON.parse(readFileSync(join(p, 'run.json'), 'utf8')) as RunInfo).startTime ?? '');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Run directories in `dir` (or `dir` itself when it is one): its subdirectories that are runs
+ * and, inside subdirectories that are not, their run subdirectories (e.g. `x/stage1`), sorted by
+ * start time then path.
+ */
 export function findRunDirectories(dir: string): string[] {
   const root = resolve(dir);
   if (!existsSync(root)) throw new RunDirectoryError(root, 'does not exist');
   if (isRunDirectory(root)) return [root];
   const found: Array<{ path: string; key: string }> = [];
-  for (const e of readdirSync(root, { withFileTypes: true })) {
-    if (!e.isDirectory()) continue;
-    const p = join(root, e.name);
-    if (!isRunDirectory(p)) continue;
-    let key = '';
-    try {
-      key = String((JSON.parse(readFileSync(join(p, 'run.json'), 'utf8')) as RunInfo).startTime ?? '');
-    } catch {
-      key = '';
-    }
-    found.push({ path: p, key: `${key}\u0000${e.name}` });
+  const add = (p: string) => found.push({ path: p, key: `${startKey(p)}\u0000${p}` });
+  for (const a of subdirectories(root)) {
+    const p = join(root, a);
+    if (isRunDirectory(p)) add(p);
+    else for (const b of subdirectories(p)) if (isRunDirectory(join(p, b))) add(join(p, b));
   }
   return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((f) => f.path);
 }

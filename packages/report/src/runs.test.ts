@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -48,9 +48,55 @@ describe('run directories', () => {
     );
     expect(() => renderReport(bad)).toThrow(EvalArtifactError);
     expect(() => renderReport(bad)).toThrow(/eval\.json: createdAt/);
-    expect(() => readRunDirectory(work)).toThrow(/not a run directory/);
+    mkdirSync(join(work, 'empty'));
+    expect(() => readRunDirectory(join(work, 'empty'))).toThrow(/not a run directory/);
     writeFileSync(join(bad, 'logs', 'steps.jsonl'), '{"step":1,"loss":1}\n{oops\n{"step":2,"loss":1}\n');
     expect(() => readRunDirectory(bad)).toThrow(/steps\.jsonl: line 2 is not valid JSON/);
+  });
+});
+
+describe('runs made of stages or folds', () => {
+  const staged = join(work, 'nested', 'two-stage');
+  for (const st of ['stage1', 'stage2']) {
+    buildFixtureRun(join(staged, st), 'mdf-net', st === 'stage1' ? 4 : 5);
+    renameSync(join(staged, st, 'eval.json'), join(staged, 'eval.json'));
+  }
+  const folds = join(work, 'nested', 'cv');
+  for (const f of ['fold-1', 'fold-2', 'fold-10']) {
+    buildFixtureRun(join(folds, 'folds', f), 'vjepa3d', f.length);
+    rmSync(join(folds, 'folds', f, 'eval.json'));
+  }
+  writeFileSync(join(folds, 'eval.json'), JSON.stringify({ classes: ['a', 'b'], pooled: {} }));
+
+  it('reads nested trainer runs and renders one training section per stage', () => {
+    const c = readRunDirectory(staged);
+    expect(c.run).toBeNull();
+    expect(c.children.map((k) => k.name)).toEqual(['stage1', 'stage2']);
+    const html = renderReport(staged);
+    expect(html.match(/data-section="training" data-run="stage\d"/g)).toHaveLength(2);
+    // Run facts come from the first stage's run.json.
+    expect(html).toContain('native (tfjs cpu');
+    expect(html.match(/data-chart="training-loss"/g)).toHaveLength(2);
+    expect(html.match(/data-section="config" data-run="stage\d"/g)).toHaveLength(2);
+  });
+
+  it('finds folds two levels down in numeric order; a foreign eval.json is an error naming the file', () => {
+    rmSync(join(folds, 'eval.json'));
+    expect(readRunDirectory(folds).children.map((k) => k.name)).toEqual([
+      'folds/fold-1',
+      'folds/fold-2',
+      'folds/fold-10',
+    ]);
+    writeFileSync(join(folds, 'eval.json'), JSON.stringify({ classes: ['a', 'b'], pooled: {} }));
+    expect(() => renderReport(folds)).toThrow(/cv\/eval\.json: format/);
+  });
+
+  it('meddl runs lists the staged run as one and marks the unreadable one instead of failing', () => {
+    const { summaries, errors, text } = listRuns(join(work, 'nested'));
+    expect(summaries.map((s) => s.name)).toEqual(['two-stage']);
+    expect(summaries[0].epochs).toBe(10);
+    expect(errors.map((e) => e.error.name)).toEqual(['EvalArtifactError']);
+    expect(text).toMatch(/cv\s+\?\s+unreadable \(EvalArtifactError\)/);
   });
 });
 

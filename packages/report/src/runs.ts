@@ -1,4 +1,5 @@
 // `meddl runs`: list run directories with their key metrics, and compare two side by side.
+import { basename, relative, resolve } from 'node:path';
 import { fmtEstimate, num } from './html';
 import { findRunDirectories, type RunDirectoryContents, readRunDirectory } from './rundir';
 
@@ -24,7 +25,11 @@ function modelOf(c: RunDirectoryContents): string {
 }
 
 export function summarizeRun(c: RunDirectoryContents): RunSummary {
-  const rows = c.metrics?.rows ?? [];
+  // A run of stages/folds: its epochs are the nested runs' epochs; the last one's metrics show.
+  const withRows = [c, ...c.children].filter((k) => k.metrics?.rows.length);
+  const rows = c.metrics?.rows.length ? c.metrics.rows : (withRows.at(-1)?.metrics?.rows ?? []);
+  const epochs = withRows.reduce((a, k) => a + (k.metrics?.rows.length ?? 0), 0);
+  const run = c.run ?? c.children.find((k) => k.run)?.run ?? null;
   const last = rows[rows.length - 1] ?? {};
   const lastEpoch: Record<string, number> = {};
   for (const [k, v] of Object.entries(last))
@@ -43,10 +48,10 @@ export function summarizeRun(c: RunDirectoryContents): RunSummary {
     name: c.name,
     path: c.root,
     model: modelOf(c),
-    started: c.run?.startTime ?? '',
-    epochs: rows.length,
+    started: run?.startTime ?? '',
+    epochs,
     status: c.evaluation && status !== 'evaluated' ? `${status}+eval` : status,
-    backend: c.run?.backend?.name ?? '',
+    backend: run?.backend?.name ?? '',
     headline,
     lastEpoch,
   };
@@ -65,32 +70,55 @@ function pad(rows: string[][]): string {
 }
 
 /** Text table of the runs in `dir` (or the run `dir` itself). */
-export function listRuns(dir: string): { summaries: RunSummary[]; text: string } {
-  const summaries = findRunDirectories(dir).map((p) => summarizeRun(readRunDirectory(p)));
-  if (!summaries.length) return { summaries, text: `no run directories in ${dir}` };
+function keyMetrics(s: RunSummary): string {
+  if (Object.keys(s.headline).length)
+    return Object.entries(s.headline)
+      .slice(0, 3)
+      .map(([k, v]) => `${k} ${v}`)
+      .join('; ');
+  return Object.entries(s.lastEpoch)
+    .filter(([k]) => k.startsWith('val_') || k === 'train_loss')
+    .slice(0, 3)
+    .map(([k, v]) => `${k} ${num(v)}`)
+    .join('; ');
+}
+
+/**
+ * Text table of the runs in `dir` (or the run `dir` itself). A run that cannot be read (e.g. an
+ * eval.json that breaks the contract) gets an 'unreadable' row with the error instead of hiding
+ * the others; the errors are also returned.
+ */
+export function listRuns(dir: string): {
+  summaries: RunSummary[];
+  errors: Array<{ path: string; error: Error }>;
+  text: string;
+} {
+  const base = resolve(dir);
+  const summaries: RunSummary[] = [];
+  const errors: Array<{ path: string; error: Error }> = [];
   const rows = [['run', 'model', 'status', 'epochs', 'backend', 'started', 'key metrics']];
-  for (const s of summaries) {
-    const key = Object.keys(s.headline).length
-      ? Object.entries(s.headline)
-          .slice(0, 3)
-          .map(([k, v]) => `${k} ${v}`)
-          .join('; ')
-      : Object.entries(s.lastEpoch)
-          .filter(([k]) => k.startsWith('val_') || k === 'train_loss')
-          .slice(0, 3)
-          .map(([k, v]) => `${k} ${num(v)}`)
-          .join('; ');
-    rows.push([
-      s.name,
-      s.model,
-      s.status,
-      String(s.epochs),
-      s.backend,
-      s.started.replace(/\.\d+Z$/, 'Z'),
-      key,
-    ]);
+  for (const p of findRunDirectories(dir)) {
+    const name = relative(base, p) || basename(p);
+    try {
+      const s = { ...summarizeRun(readRunDirectory(p)), name };
+      summaries.push(s);
+      rows.push([
+        s.name,
+        s.model,
+        s.status,
+        String(s.epochs),
+        s.backend,
+        s.started.replace(/\.\d+Z$/, 'Z'),
+        keyMetrics(s),
+      ]);
+    } catch (e) {
+      const err = e as Error;
+      errors.push({ path: p, error: err });
+      rows.push([name, '?', `unreadable (${err.name})`, '', '', '', err.message.slice(0, 200)]);
+    }
   }
-  return { summaries, text: pad(rows) };
+  if (rows.length === 1) return { summaries, errors, text: `no run directories in ${dir}` };
+  return { summaries, errors, text: pad(rows) };
 }
 
 function flatten(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {

@@ -18,6 +18,8 @@ describe('svg chart kit', () => {
     expect(tickLabel(0.30000000000000004)).toBe('0.3');
     expect(tickLabel(25000)).toBe('25k');
     expect(tickLabel(0.0001)).toBe('1e-4');
+    expect(tickLabel(0.00095)).toBe('9.5e-4');
+    expect(tickLabel(0.000105)).toBe('1.05e-4');
   });
 
   it('escapes text and attributes', () => {

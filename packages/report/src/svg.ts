@@ -50,7 +50,8 @@ export function tickLabel(v: number): string {
   const a = Math.abs(v);
   if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
   if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
-  if (a !== 0 && a < 1e-3) return v.toExponential(0);
+  // Keep 3 significant digits so close ticks (e.g. around a constant 1e-3) stay distinct.
+  if (a !== 0 && a < 1e-3) return Number(v.toPrecision(3)).toExponential();
   return String(+v.toPrecision(4));
 }
 
