@@ -8,6 +8,7 @@ import {
   classificationSection,
   confusionSection,
   embeddingHealth,
+  multilabelClassificationSection,
   scatterSection,
   subgroupAurocSection,
   survivalSection,
@@ -106,6 +107,36 @@ describe('classificationSection', () => {
     const t = thinCurve(x, x, 50);
     expect(t.x).toHaveLength(50);
     expect([t.x[0], t.x.at(-1)]).toEqual([0, 1]);
+  });
+});
+
+describe('multilabelClassificationSection', () => {
+  it('per-label AUROC matches brute force; mean over labels with both classes; a one-class label is n/a', () => {
+    const r = new SeededRandom(21);
+    const Y: number[][] = [];
+    const S: number[][] = [];
+    for (let i = 0; i < 80; i++) {
+      const row = [r.nextFloat() < 0.3 ? 1 : 0, r.nextFloat() < 0.5 ? 1 : 0, 0];
+      Y.push(row);
+      S.push(row.map((v) => v + normal(r)));
+    }
+    const m = multilabelClassificationSection(Y, S, ['effusion', 'edema', 'fracture']);
+    const a0 = bruteAuroc(
+      Y.map((y) => y[0]),
+      S.map((s) => s[0]),
+    );
+    const a1 = bruteAuroc(
+      Y.map((y) => y[1]),
+      S.map((s) => s[1]),
+    );
+    expect(m.perClass[0].auroc.value).toBeCloseTo(a0, 12);
+    expect(m.perClass[1].auroc.value).toBeCloseTo(a1, 12);
+    expect(m.perClass[2].auroc.value).toBeNull();
+    expect(m.macroAuroc?.value).toBeCloseTo((a0 + a1) / 2, 12);
+    expect(m.accuracy).toBeUndefined();
+    expect(() => multilabelClassificationSection([[2, 0, 0]], [[0, 0, 0]], ['a', 'b', 'c'])).toThrow(
+      /expected 0 or 1/,
+    );
   });
 });
 

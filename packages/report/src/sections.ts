@@ -230,6 +230,86 @@ export function classificationSection(
   };
 }
 
+/**
+ * Multi-label classification (e.g. findings on a chest X-ray): one ROC/PR curve per label from a
+ * binary target matrix Y [n, L] and scores S [n, L], AUROC with DeLong CIs, and the unweighted
+ * mean AUROC / AP over labels that have both classes (labels without are listed with a reason).
+ */
+export function multilabelClassificationSection(
+  yTrue: Matrix,
+  scores: Matrix,
+  labelNames: string[],
+  options: ClassificationOptions = {},
+): ClassificationSection {
+  const t = rows('yTrue', yTrue);
+  const sc = rows('scores', scores);
+  if (t.cols !== labelNames.length)
+    throw new ReportArgumentError('labelNames', `${labelNames.length} names for ${t.cols} label columns`);
+  if (sc.n !== t.n || sc.cols !== t.cols)
+    throw new ReportArgumentError(
+      'scores',
+      `shape [${sc.n}, ${sc.cols}] differs from yTrue [${t.n}, ${t.cols}]`,
+    );
+  const confidence = options.confidence ?? 0.95;
+  const max = options.maxCurvePoints ?? 400;
+  const perClass = labelNames.map((name, l) => {
+    const y = Uint8Array.from(column(t, l), (v, i) => {
+      if (v !== 0 && v !== 1)
+        throw new ReportArgumentError('yTrue', `row ${i}, label '${name}': expected 0 or 1, got ${v}`);
+      return v;
+    });
+    const s = column(sc, l);
+    const roc = rocCurve(y, s);
+    const pr = precisionRecallCurve(y, s);
+    return {
+      className: name,
+      positives: y.reduce((a, b) => a + b, 0),
+      auroc: aurocWithCi(y, s, confidence),
+      averagePrecision: estimate(averagePrecision(y, s)),
+      roc: roc.defined ? thinCurve(roc.fpr, roc.tpr, max) : { x: [], y: [] },
+      pr: pr.defined ? thinCurve(pr.recall, pr.precision, max) : { x: [], y: [] },
+    };
+  });
+  const mean = (vals: Array<number | null>, what: string): Estimate => {
+    const ok = vals.filter((v): v is number => v !== null);
+    return ok.length
+      ? { value: ok.reduce((a, b) => a + b, 0) / ok.length }
+      : { value: null, reason: `no label has a defined ${what}` };
+  };
+  return {
+    type: 'classification',
+    ...(options.title ? { title: options.title } : {}),
+    ...(options.description ? { description: options.description } : {}),
+    classNames: labelNames.length >= 2 ? labelNames : [...labelNames, '(none)'],
+    n: t.n,
+    macroAuroc: mean(
+      perClass.map((c) => c.auroc.value),
+      'AUROC',
+    ),
+    macroAveragePrecision: mean(
+      perClass.map((c) => c.averagePrecision.value),
+      'average precision',
+    ),
+    perClass,
+  };
+}
+
+/** A forest plot from estimates the domain computed (per fold, per site, hazard ratios …). */
+export function forestSection(
+  metric: string,
+  rowsIn: ForestSection['rows'],
+  options: { title?: string; description?: string; reference?: number } = {},
+): ForestSection {
+  return {
+    type: 'forest',
+    ...(options.title ? { title: options.title } : {}),
+    ...(options.description ? { description: options.description } : {}),
+    metric,
+    ...(options.reference !== undefined ? { reference: options.reference } : {}),
+    rows: rowsIn,
+  };
+}
+
 /** Confusion matrix counts[true][predicted]; `yPred` labels, or an [n, K] score matrix (argmax). */
 export function confusionSection(
   yTrue: Vector,

@@ -16,6 +16,7 @@ import {
   embeddingSection,
   gallerySection,
   headline,
+  multilabelClassificationSection,
   scatterSection,
   subgroupAurocSection,
   survivalSection,
@@ -333,22 +334,23 @@ export function buildFixtureRun(root: string, kind: FixtureKind, seed = 1): Fixt
       sex.push(rng.uniform() < 0.5 ? 'female' : 'male');
     }
     const p = full.map((s) => 1 / (1 + Math.exp(-(s - 0.7))));
+    // Multi-label findings: the first is the ablated one, two more with weaker signal.
+    const Y = y.map((v) => [v, rng.uniform() < 0.2 ? 1 : 0, rng.uniform() < 0.5 ? 1 : 0]);
+    const S = Y.map((row, i) => [p[i], 0.8 * row[1] + rng.normal(), 0.5 * row[2] + rng.normal()]);
+    const findings = multilabelClassificationSection(Y, S, ['effusion', 'pneumothorax', 'cardiomegaly']);
     sections.push(
-      classificationSection(y, p, ['normal', 'finding']),
-      binaryCalibrationSection(y, p, { bins: 10, platt: true }),
+      findings,
+      binaryCalibrationSection(y, p, { bins: 10, platt: true, title: 'Calibration (effusion)' }),
       ablationSection(y, [
         { name: 'full model', score: full },
         { name: 'no clinical fusion', score: noClinical },
         { name: 'image only', score: imageOnly },
       ]),
-      subgroupAurocSection(y, p, sex, { title: 'AUROC by sex' }),
+      subgroupAurocSection(y, p, sex, { title: 'Effusion AUROC by sex' }),
     );
     head.push(
-      headline(
-        'auroc',
-        (sections[0] as { perClass: Array<{ auroc: { value: number | null } }> }).perClass[0].auroc,
-        { label: 'AUROC' },
-      ),
+      headline('mean_auroc', findings.macroAuroc ?? { value: null }, { label: 'Mean AUROC' }),
+      headline('effusion_auroc', findings.perClass[0].auroc, { label: 'Effusion AUROC' }),
     );
     data = { name: 'synthetic chest X-ray + EHR', facts: { studies: n } };
     expect = { charts: { ...TRAINING, roc: 1, pr: 1, reliability: 2, ablation: 1, forest: 1 }, images: 0 };
