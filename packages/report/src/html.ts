@@ -110,7 +110,7 @@ function classification(s: ClassificationSection): string {
     charts(
       lineChart({
         chart: 'roc',
-        title: 'ROC (one-vs-rest)',
+        title: s.task === 'multilabel' ? 'ROC per label' : s.task === 'binary' ? 'ROC' : 'ROC (one-vs-rest)',
         xLabel: 'false positive rate',
         yLabel: 'true positive rate',
         series: rocSeries,

@@ -51,6 +51,8 @@ const titled = { title: z.string().optional(), description: z.string().optional(
 export const ClassificationSectionSchema = z.object({
   type: z.literal('classification'),
   ...titled,
+  /** 'multiclass' (one label per case, curves one-vs-rest), 'binary', or 'multilabel' (curves per label). */
+  task: z.enum(['multiclass', 'binary', 'multilabel']).optional(),
   classNames: z.array(z.string()).min(2),
   n: z.number().int().positive(),
   accuracy: MaybeNum.optional(),

@@ -134,6 +134,7 @@ describe('multilabelClassificationSection', () => {
     expect(m.perClass[2].auroc.value).toBeNull();
     expect(m.macroAuroc?.value).toBeCloseTo((a0 + a1) / 2, 12);
     expect(m.accuracy).toBeUndefined();
+    expect(m.task).toBe('multilabel');
     expect(() => multilabelClassificationSection([[2, 0, 0]], [[0, 0, 0]], ['a', 'b', 'c'])).toThrow(
       /expected 0 or 1/,
     );

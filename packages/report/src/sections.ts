@@ -216,6 +216,7 @@ export function classificationSection(
   const aps = perClass.map((c) => c.averagePrecision.value).filter((v): v is number => v !== null);
   return {
     type: 'classification',
+    task: K === 2 ? 'binary' : 'multiclass',
     ...(options.title ? { title: options.title } : {}),
     ...(options.description ? { description: options.description } : {}),
     classNames,
@@ -278,6 +279,7 @@ export function multilabelClassificationSection(
   };
   return {
     type: 'classification',
+    task: 'multilabel',
     ...(options.title ? { title: options.title } : {}),
     ...(options.description ? { description: options.description } : {}),
     classNames: labelNames.length >= 2 ? labelNames : [...labelNames, '(none)'],
