@@ -135,6 +135,12 @@ export interface TrainerOptions {
   callbacks?: Callback[];
   /** Where checkpoints go and resume reads from (e.g. @meddl/checkpoint's CheckpointManager). */
   checkpointSink?: CheckpointSink;
+  /**
+   * Called with the accumulated gradients of each optimizer window before the norm, clipping and
+   * the optimizer step (e.g. @meddl/distributed averages them across ranks here). It owns `grads`:
+   * it returns the gradients to use and must dispose any input tensor it does not return.
+   */
+  reduceGradients?: (grads: NamedGrads) => NamedGrads | Promise<NamedGrads>;
   /** Console output stream (default stderr). */
   console?: NodeJS.WritableStream & { isTTY?: boolean };
 }
@@ -535,6 +541,7 @@ export class Trainer {
           if (b.index + 1 !== windowStart + windowSize) continue;
 
           // ---- optimizer step at the end of the accumulation window ----
+          if (this.options.reduceGradients) acc = await this.options.reduceGradients(acc);
           const gradNorm = Trainer.globalNorm(acc);
           const finite = isFiniteNumber(windowLoss) && isFiniteNumber(gradNorm);
           if (finite) {

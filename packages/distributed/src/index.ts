@@ -1,0 +1,24 @@
+export {
+  type DDPOptions,
+  type DDPStats,
+  DistributedDataParallel,
+  rankZeroSink,
+} from './ddp';
+export { DEFAULT_MASTER_PORT, type DistributedEnv, firstHostOfNodelist, resolveDistributedEnv } from './env';
+export {
+  CollectiveError,
+  DistributedError,
+  LaunchError,
+  QueueError,
+  RendezvousTimeoutError,
+  StoreError,
+} from './errors';
+export { decodeHalf, encodeHalf, fromHalfBits, quantizeHalf, toHalfBits } from './half';
+export {
+  type AllReduceOptions,
+  ProcessGroup,
+  type ProcessGroupOptions,
+  type ReduceOp,
+} from './process-group';
+export { DistributedSampler, type DistributedSamplerOptions } from './sampler';
+export { type StoreClientOptions, TCPStoreClient, TCPStoreServer } from './store';
