@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@meddl/tensor';
-import { DataLoader, RandomSampler, Trainer } from '@meddl/trainer';
+import { DataLoader, Trainer } from '@meddl/trainer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TINY, TinyMlp, tinyDataset, tinyTask, weights } from '../test/tiny-task';
+import { maxDiff, TINY, TinyMlp, tinyDataset, tinyTask, trainReference, weights } from '../test/tiny-task';
 import { DistributedDataParallel } from './ddp';
 import { freePort, localGroups } from './test-utils';
 
@@ -16,29 +16,9 @@ let reference: Record<string, number[]>;
 
 beforeAll(async () => {
   await initBackend();
-  // One process, the global batch, the same epoch order as the DistributedSampler's union.
-  const model = new TinyMlp(TINY.modelSeed);
-  const train = new DataLoader(tinyDataset(TINY.n, TINY.dataSeed), {
-    batchSize: TINY.globalBatch,
-    sampler: new RandomSampler(TINY.n, TINY.samplerSeed),
-  });
-  const trainer = new Trainer({
-    maxEpochs: TINY.epochs,
-    optimizer: { name: 'adamw', lr: TINY.lr },
-    runsDir: null,
-    loggers: { console: false, csv: false, jsonl: false, tensorboard: false },
-    handleSignals: false,
-  });
-  await trainer.fit(tinyTask(model), { train });
-  reference = weights(model);
+  reference = await trainReference();
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function maxDiff(a: Record<string, number[]>, b: Record<string, number[]>): number {
-  let d = 0;
-  for (const k of Object.keys(a)) for (const [i, v] of a[k].entries()) d = Math.max(d, Math.abs(v - b[k][i]));
-  return d;
-}
 
 async function runWorkers(world: number, extraEnv: Record<string, string> = {}) {
   const out = mkdtempSync(join(tmp, `w${world}-`));

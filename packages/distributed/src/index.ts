@@ -1,3 +1,4 @@
+export { commands, type DistributedCommand, launchOptionsFromArgs } from './commands';
 export {
   type DDPOptions,
   type DDPStats,
@@ -14,6 +15,8 @@ export {
   StoreError,
 } from './errors';
 export { decodeHalf, encodeHalf, fromHalfBits, quantizeHalf, toHalfBits } from './half';
+export { HeartbeatCallback, heartbeat } from './heartbeat';
+export { type LaunchOptions, type LaunchResult, launch } from './launcher';
 export {
   type AllReduceOptions,
   ProcessGroup,

@@ -60,3 +60,28 @@ export const TINY = {
 export function weights(m: Module): Record<string, number[]> {
   return Object.fromEntries(Object.entries(m.stateDict()).map(([k, v]) => [k, Array.from(v.dataSync())]));
 }
+
+/** Trains TinyMlp in one process on the global batch (the order of DistributedSampler's union). */
+export async function trainReference(): Promise<Record<string, number[]>> {
+  const { DataLoader, RandomSampler, Trainer } = await import('@meddl/trainer');
+  const model = new TinyMlp(TINY.modelSeed);
+  const train = new DataLoader(tinyDataset(TINY.n, TINY.dataSeed), {
+    batchSize: TINY.globalBatch,
+    sampler: new RandomSampler(TINY.n, TINY.samplerSeed),
+  });
+  const trainer = new Trainer({
+    maxEpochs: TINY.epochs,
+    optimizer: { name: 'adamw', lr: TINY.lr },
+    runsDir: null,
+    loggers: { console: false, csv: false, jsonl: false, tensorboard: false },
+    handleSignals: false,
+  });
+  await trainer.fit(tinyTask(model), { train });
+  return weights(model);
+}
+
+export function maxDiff(a: Record<string, number[]>, b: Record<string, number[]>): number {
+  let d = 0;
+  for (const k of Object.keys(a)) for (const [i, v] of a[k].entries()) d = Math.max(d, Math.abs(v - b[k][i]));
+  return d;
+}

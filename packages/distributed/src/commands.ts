@@ -1,0 +1,110 @@
+import { DEFAULT_MASTER_PORT, firstHostOfNodelist } from './env';
+import { LaunchError } from './errors';
+import { launch } from './launcher';
+
+/** Structural copy of the CLI's CommandSpec (apps/cli/src/command.ts); the CLI mounts these. */
+export interface DistributedCommand {
+  path: string[];
+  description: string;
+  arguments?: Array<{ name: string; description: string; required?: boolean }>;
+  options?: Array<{ flags: string; description: string; default?: string | number | boolean }>;
+  run(args: string[], options: Record<string, unknown>): Promise<void> | void;
+}
+
+function intOption(options: Record<string, unknown>, name: string, flag: string, fallback: number): number {
+  const v = options[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new LaunchError(`${flag}: expected a non-negative integer, got '${String(v)}'`);
+  return n;
+}
+
+/**
+ * `meddl launch` arguments → launch() options. Unset flags fall back to the scheduler's variables:
+ * SLURM (SLURM_NNODES, SLURM_NODEID, first host of SLURM_JOB_NODELIST) or a Kubernetes Indexed Job
+ * (JOB_COMPLETION_INDEX as the node rank), then MASTER_ADDR / MASTER_PORT, then single-node defaults.
+ * A worker command starting with `meddl` runs this same CLI (node + its entry script).
+ */
+export function launchOptionsFromArgs(
+  args: string[],
+  options: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+  self: string[] = [process.execPath, process.argv[1]],
+) {
+  if (args.length === 0)
+    throw new LaunchError('no worker command: use `meddl launch [options] -- <command>`');
+  const nodelist = env.SLURM_JOB_NODELIST ?? env.SLURM_NODELIST;
+  const nnodes = intOption(options, 'nnodes', '--nnodes', Number(env.SLURM_NNODES ?? env.MEDDL_NNODES ?? 1));
+  const nodeRank = intOption(
+    options,
+    'nodeRank',
+    '--node-rank',
+    Number(env.SLURM_NODEID ?? env.JOB_COMPLETION_INDEX ?? env.MEDDL_NODE_RANK ?? 0),
+  );
+  const masterAddr =
+    (options.masterAddr as string | undefined) ??
+    env.MASTER_ADDR ??
+    (nodelist ? firstHostOfNodelist(nodelist) : '127.0.0.1');
+  const gpus =
+    typeof options.gpus === 'string' && options.gpus !== ''
+      ? options.gpus.split(',').map((g) => g.trim())
+      : undefined;
+  return {
+    command: args[0] === 'meddl' ? [...self, ...args.slice(1)] : args,
+    nprocPerNode: intOption(options, 'nprocPerNode', '--nproc-per-node', 1),
+    nnodes,
+    nodeRank,
+    masterAddr,
+    masterPort: intOption(
+      options,
+      'masterPort',
+      '--master-port',
+      Number(env.MASTER_PORT ?? DEFAULT_MASTER_PORT),
+    ),
+    maxRestarts: intOption(options, 'maxRestarts', '--max-restarts', 0),
+    hangTimeoutSec: options.hangTimeout === undefined ? undefined : Number(options.hangTimeout),
+    gpus,
+  };
+}
+
+export const commands: DistributedCommand[] = [
+  {
+    path: ['launch'],
+    description:
+      "Run a command data-parallel: N workers per node with torchrun's environment (RANK, LOCAL_RANK, WORLD_SIZE, …), restarting the group when a worker dies or hangs",
+    arguments: [
+      { name: 'command...', description: 'the worker command, after -- (e.g. -- meddl train tissuebert …)' },
+    ],
+    options: [
+      { flags: '--nproc-per-node <n>', description: 'workers on this node (one per GPU)', default: 1 },
+      { flags: '--nnodes <n>', description: 'nodes in the job (default: SLURM_NNODES or 1)' },
+      {
+        flags: '--node-rank <r>',
+        description: 'this node (default: SLURM_NODEID, JOB_COMPLETION_INDEX or 0)',
+      },
+      {
+        flags: '--master-addr <host>',
+        description: 'node 0 (default: MASTER_ADDR, first SLURM host, 127.0.0.1)',
+      },
+      {
+        flags: '--master-port <port>',
+        description: `rendezvous port on node 0 (default ${DEFAULT_MASTER_PORT})`,
+      },
+      {
+        flags: '--max-restarts <k>',
+        description: 'restart the group up to k times after a failure',
+        default: 0,
+      },
+      { flags: '--hang-timeout <s>', description: 'restart when a worker sends no heartbeat for s seconds' },
+      {
+        flags: '--gpus <ids>',
+        description: 'comma-separated GPU ids, one per local worker (CUDA_VISIBLE_DEVICES)',
+      },
+    ],
+    async run(args, options) {
+      const r = await launch(launchOptionsFromArgs(args, options));
+      if (r.restarts > 0) process.stderr.write(`[meddl launch] finished after ${r.restarts} restart(s)\n`);
+    },
+  },
+];
