@@ -1,6 +1,7 @@
 import { DEFAULT_MASTER_PORT, firstHostOfNodelist } from './env';
-import { LaunchError } from './errors';
+import { LaunchError, QueueError } from './errors';
 import { launch } from './launcher';
+import { BatchQueue, type JobHandler, runWorker } from './queue';
 
 /** Structural copy of the CLI's CommandSpec (apps/cli/src/command.ts); the CLI mounts these. */
 export interface DistributedCommand {
@@ -68,6 +69,37 @@ export function launchOptionsFromArgs(
   };
 }
 
+function requiredString(options: Record<string, unknown>, name: string, flag: string): string {
+  const v = options[name];
+  if (typeof v !== 'string' || v === '') throw new QueueError(`${flag} is required`);
+  return v;
+}
+
+/** Loads `handlers` (kind → JobHandler) from an ES module path or URL. */
+export async function loadHandlers(module: string): Promise<Record<string, JobHandler>> {
+  const { pathToFileURL } = await import('node:url');
+  const { resolve } = await import('node:path');
+  const url = /^[a-z]+:/.test(module) ? module : pathToFileURL(resolve(module)).href;
+  let mod: { handlers?: Record<string, JobHandler> };
+  try {
+    mod = await import(url);
+  } catch (e) {
+    throw new QueueError(`--handlers ${module}: cannot import it (${(e as Error).message})`);
+  }
+  if (!mod.handlers || typeof mod.handlers !== 'object')
+    throw new QueueError(`--handlers ${module}: the module has no 'handlers' export (kind → async function)`);
+  return mod.handlers;
+}
+
+export function formatSummary(name: string, s: Awaited<ReturnType<BatchQueue['summary']>>): string {
+  const lines = [
+    `queue ${name}: ${s.completed} completed, ${s.failed} failed, ${s.active} running, ${s.waiting} waiting, ${s.delayed} backing off`,
+  ];
+  for (const f of s.failedItems)
+    lines.push(`  FAILED ${f.id} (${f.kind}, ${f.attempts} attempts): ${f.reason}`);
+  return `${lines.join('\n')}\n`;
+}
+
 export const commands: DistributedCommand[] = [
   {
     path: ['launch'],
@@ -105,6 +137,57 @@ export const commands: DistributedCommand[] = [
     async run(args, options) {
       const r = await launch(launchOptionsFromArgs(args, options));
       if (r.restarts > 0) process.stderr.write(`[meddl launch] finished after ${r.restarts} restart(s)\n`);
+    },
+  },
+  {
+    path: ['worker'],
+    description:
+      'Process batch jobs (preprocessing, features, inference) from a Redis queue until stopped; run any number, on any hosts',
+    options: [
+      { flags: '--queue <url>', description: 'redis://host:port[/db]' },
+      { flags: '--name <queue>', description: 'queue name', default: 'meddl' },
+      {
+        flags: '--handlers <module>',
+        description: 'ES module exporting `handlers` (job kind → async function)',
+      },
+      { flags: '--concurrency <n>', description: 'jobs in flight in this worker', default: 1 },
+    ],
+    async run(_args, options) {
+      const url = requiredString(options, 'queue', '--queue');
+      const name = String(options.name ?? 'meddl');
+      const handlers = await loadHandlers(requiredString(options, 'handlers', '--handlers'));
+      const worker = runWorker(url, name, handlers, { concurrency: Number(options.concurrency ?? 1) });
+      worker.on('completed', (job) => process.stderr.write(`[meddl worker] done ${job.id}\n`));
+      worker.on('failed', (job, err) =>
+        process.stderr.write(
+          `[meddl worker] ${job?.id} failed (attempt ${job?.attemptsMade}): ${err.message}\n`,
+        ),
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => void worker.close().then(resolve); // finishes the running jobs first
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    },
+  },
+  {
+    path: ['queue', 'status'],
+    description: 'Counts of a batch queue and every item that failed after all its retries',
+    options: [
+      { flags: '--queue <url>', description: 'redis://host:port[/db]' },
+      { flags: '--name <queue>', description: 'queue name', default: 'meddl' },
+      { flags: '--wait', description: 'wait until nothing is waiting or running' },
+    ],
+    async run(_args, options) {
+      const name = String(options.name ?? 'meddl');
+      const q = new BatchQueue(requiredString(options, 'queue', '--queue'), name);
+      try {
+        const s = options.wait ? await q.drained() : await q.summary();
+        process.stdout.write(formatSummary(name, s));
+        if (s.failed > 0) process.exitCode = 1;
+      } finally {
+        await q.close();
+      }
     },
   },
 ];

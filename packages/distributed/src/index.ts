@@ -1,4 +1,10 @@
-export { commands, type DistributedCommand, launchOptionsFromArgs } from './commands';
+export {
+  commands,
+  type DistributedCommand,
+  formatSummary,
+  launchOptionsFromArgs,
+  loadHandlers,
+} from './commands';
 export {
   type DDPOptions,
   type DDPStats,
@@ -23,5 +29,17 @@ export {
   type ProcessGroupOptions,
   type ReduceOp,
 } from './process-group';
+export {
+  type BatchItem,
+  BatchQueue,
+  type EnqueueOptions,
+  type JobContext,
+  type JobHandler,
+  type QueueSummary,
+  redisConnection,
+  runWorker,
+  type WorkerOptions,
+  writeOutputOnce,
+} from './queue';
 export { DistributedSampler, type DistributedSamplerOptions } from './sampler';
 export { type StoreClientOptions, TCPStoreClient, TCPStoreServer } from './store';
