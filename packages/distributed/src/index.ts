@@ -23,6 +23,7 @@ export {
 export { decodeHalf, encodeHalf, fromHalfBits, quantizeHalf, toHalfBits } from './half';
 export { HeartbeatCallback, heartbeat } from './heartbeat';
 export { type LaunchOptions, type LaunchResult, launch } from './launcher';
+export { allGatherMetric, type MergeableAccumulator } from './metrics';
 export {
   type AllReduceOptions,
   ProcessGroup,
