@@ -136,6 +136,7 @@ export const commands: DistributedCommand[] = [
     ],
     async run(args, options) {
       const r = await launch(launchOptionsFromArgs(args, options));
+      if (r.interrupted) process.exitCode = 130;
       if (r.restarts > 0) process.stderr.write(`[meddl launch] finished after ${r.restarts} restart(s)\n`);
     },
   },

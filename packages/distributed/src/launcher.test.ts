@@ -81,6 +81,23 @@ describe('meddl launch', () => {
     expect(hung.message).toMatch(/worker rank 0 sent no heartbeat for 0.6 s \(hung\)/);
   });
 
+  it('forwards SIGINT to the workers and does not restart them', async () => {
+    const out = mkdtempSync(join(tmp, 'sigint-'));
+    const script =
+      "process.on('SIGINT', () => process.exit(130)); require('fs').writeFileSync(require('path').join(process.env.OUT, process.env.RANK), ''); setTimeout(() => {}, 60000)";
+    const running = launch({
+      command: [process.execPath, '-e', script],
+      nprocPerNode: 2,
+      masterPort: await freePort(),
+      maxRestarts: 3,
+      env: { OUT: out },
+      log: quiet,
+    });
+    while (readdirSync(out).length < 2) await new Promise((r) => setTimeout(r, 20));
+    process.emit('SIGINT', 'SIGINT'); // what the launcher's own process receives on Ctrl-C
+    expect(await running).toEqual({ restarts: 0, interrupted: 'SIGINT', exitCodes: [130, 130] });
+  });
+
   describe('elastic restart of a DDP job', () => {
     let reference: Record<string, number[]>;
     beforeAll(async () => {

@@ -29,6 +29,8 @@ export interface LaunchOptions {
 export interface LaunchResult {
   /** Group restarts that happened. */
   restarts: number;
+  /** Set when the launcher received SIGINT/SIGTERM: it was forwarded and nothing was restarted. */
+  interrupted?: NodeJS.Signals;
   /** Exit codes of the last attempt's local workers. */
   exitCodes: number[];
 }
@@ -69,8 +71,10 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const store = nodeRank === 0 ? await TCPStoreServer.listen(masterPort) : null;
   const beatDir = mkdtempSync(join(tmpdir(), 'meddl-launch-'));
   let current: ChildProcess[] = [];
+  let interrupted: NodeJS.Signals | undefined;
   const forward = (sig: NodeJS.Signals) => {
-    log(`received ${sig}; forwarding to workers`);
+    interrupted = sig;
+    log(`received ${sig}; forwarding to workers (they may save an emergency checkpoint)`);
     for (const c of current) if (c.exitCode === null) c.kill(sig);
   };
   process.on('SIGINT', forward);
@@ -109,6 +113,11 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
         started,
       );
       if (!failure) return { restarts: attempt, exitCodes: children.map((c) => c.exitCode ?? 0) };
+      if (interrupted) {
+        // Workers exit on the forwarded signal (the trainer exits 130 after its emergency checkpoint): no restart.
+        await stopAll(children, options.stopGraceSec ?? 30, null);
+        return { restarts: attempt, interrupted, exitCodes: children.map((c) => c.exitCode ?? -1) };
+      }
       log(`worker rank ${failure.rank} (local ${failure.localRank}) ${failure.reason}; stopping the group`);
       await stopAll(children, options.stopGraceSec ?? 5);
       if (attempt >= maxRestarts)
@@ -179,7 +188,12 @@ function watch(
   });
 }
 
-async function stopAll(children: ChildProcess[], graceSec: number): Promise<void> {
+/** Sends `first` (none: they were already signalled) and SIGKILLs what is still alive after the grace period. */
+async function stopAll(
+  children: ChildProcess[],
+  graceSec: number,
+  first: NodeJS.Signals | null = 'SIGTERM',
+): Promise<void> {
   const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
   await Promise.all(
     alive.map(
@@ -190,7 +204,7 @@ async function stopAll(children: ChildProcess[], graceSec: number): Promise<void
             clearTimeout(kill);
             resolve();
           });
-          c.kill('SIGTERM');
+          if (first) c.kill(first);
         }),
     ),
   );
