@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { DEFAULT_MASTER_PORT, firstHostOfNodelist } from './env';
 import { LaunchError, QueueError } from './errors';
 import { launch } from './launcher';
@@ -19,6 +20,28 @@ function intOption(options: Record<string, unknown>, name: string, flag: string,
   if (!Number.isInteger(n) || n < 0)
     throw new LaunchError(`${flag}: expected a non-negative integer, got '${String(v)}'`);
   return n;
+}
+
+/**
+ * One GPU per local worker. `--gpus 0,1` is explicit; `auto` (the default) splits the ids of
+ * CUDA_VISIBLE_DEVICES when it lists at least one per worker, else uses 0..n−1 when as many NVIDIA
+ * devices exist (/dev/nvidiaN), else leaves CUDA_VISIBLE_DEVICES alone (CPU backends).
+ */
+export function gpuAssignment(
+  flag: unknown,
+  nproc: number,
+  env: NodeJS.ProcessEnv,
+  deviceExists: (path: string) => boolean = existsSync,
+): string[] | undefined {
+  if (flag === 'none') return undefined;
+  if (typeof flag === 'string' && flag !== '' && flag !== 'auto') return flag.split(',').map((g) => g.trim());
+  const visible = env.CUDA_VISIBLE_DEVICES?.split(',')
+    .map((g) => g.trim())
+    .filter((g) => g !== '' && g !== '-1');
+  if (visible && visible.length >= nproc && nproc > 0) return visible.slice(0, nproc);
+  if (visible !== undefined) return undefined; // an explicit mask with too few ids: respect it
+  const ids = Array.from({ length: nproc }, (_, i) => String(i));
+  return nproc > 0 && ids.every((i) => deviceExists(`/dev/nvidia${i}`)) ? ids : undefined;
 }
 
 /**
@@ -47,13 +70,11 @@ export function launchOptionsFromArgs(
     (options.masterAddr as string | undefined) ??
     env.MASTER_ADDR ??
     (nodelist ? firstHostOfNodelist(nodelist) : '127.0.0.1');
-  const gpus =
-    typeof options.gpus === 'string' && options.gpus !== ''
-      ? options.gpus.split(',').map((g) => g.trim())
-      : undefined;
+  const nprocPerNode = intOption(options, 'nprocPerNode', '--nproc-per-node', 1);
+  const gpus = gpuAssignment(options.gpus, nprocPerNode, env);
   return {
     command: args[0] === 'meddl' ? [...self, ...args.slice(1)] : args,
-    nprocPerNode: intOption(options, 'nprocPerNode', '--nproc-per-node', 1),
+    nprocPerNode,
     nnodes,
     nodeRank,
     masterAddr,

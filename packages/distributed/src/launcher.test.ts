@@ -158,6 +158,16 @@ describe('launch command arguments', () => {
     );
     expect(k8s).toMatchObject({ nnodes: 3, nodeRank: 1, masterAddr: 'job-0.svc' });
     expect(() => launchOptionsFromArgs(['x'], { nprocPerNode: 'two' }, {})).toThrow(/--nproc-per-node/);
+    const { gpuAssignment } = await import('./commands');
+    expect(gpuAssignment('auto', 2, { CUDA_VISIBLE_DEVICES: '3,5,6' })).toEqual(['3', '5']);
+    expect(gpuAssignment('auto', 4, { CUDA_VISIBLE_DEVICES: '3,5' })).toBeUndefined();
+    expect(gpuAssignment('auto', 2, {}, (p) => p === '/dev/nvidia0' || p === '/dev/nvidia1')).toEqual([
+      '0',
+      '1',
+    ]);
+    expect(gpuAssignment('auto', 2, {}, () => false)).toBeUndefined();
+    expect(gpuAssignment('2,3', 2, {})).toEqual(['2', '3']);
+    expect(gpuAssignment('none', 2, { CUDA_VISIBLE_DEVICES: '0,1' })).toBeUndefined();
     expect(firstHostOfNodelist('a1,b2')).toBe('a1');
     expect(firstHostOfNodelist('rack[3-4]-n[10-12]')).toBe('rack3-n10');
     expect(

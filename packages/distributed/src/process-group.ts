@@ -116,6 +116,8 @@ function bytesOf(a: Float32Array | Uint16Array): Uint8Array {
  */
 export class ProcessGroup {
   private seq = 0;
+  /** Collectives run one at a time, in call order (calls may overlap, e.g. Promise.all of two). */
+  private chain: Promise<unknown> = Promise.resolve();
   private readonly ringThreshold: number;
   private readonly chunkElems: number;
   readonly timeoutMs: number;
@@ -261,8 +263,18 @@ export class ProcessGroup {
     await Promise.all(this.peers.map((p) => p?.lastWrite));
   }
 
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
   /** Sums (or averages) `buf` across ranks, in place. Every rank ends with identical values. */
-  async allReduce(buf: Float32Array, options: AllReduceOptions = {}): Promise<Float32Array> {
+  allReduce(buf: Float32Array, options: AllReduceOptions = {}): Promise<Float32Array> {
+    return this.serialized(() => this.allReduceNow(buf, options));
+  }
+
+  private async allReduceNow(buf: Float32Array, options: AllReduceOptions): Promise<Float32Array> {
     const seq = this.seq++;
     const n = this.worldSize;
     const op = options.op ?? 'sum';
@@ -372,7 +384,11 @@ export class ProcessGroup {
   }
 
   /** Copies root's `buf` into every rank's `buf` (same length everywhere), in chunks. */
-  async broadcast(buf: Float32Array, root = 0): Promise<Float32Array> {
+  broadcast(buf: Float32Array, root = 0): Promise<Float32Array> {
+    return this.serialized(() => this.broadcastNow(buf, root));
+  }
+
+  private async broadcastNow(buf: Float32Array, root: number): Promise<Float32Array> {
     const seq = this.seq++;
     if (this.worldSize === 1) return buf;
     const step = Math.max(this.chunkElems, 1);
@@ -403,7 +419,11 @@ export class ProcessGroup {
   }
 
   /** Every rank's bytes, in rank order (lengths may differ). */
-  async allGatherBytes(data: Uint8Array): Promise<Uint8Array[]> {
+  allGatherBytes(data: Uint8Array): Promise<Uint8Array[]> {
+    return this.serialized(() => this.allGatherBytesNow(data));
+  }
+
+  private async allGatherBytesNow(data: Uint8Array): Promise<Uint8Array[]> {
     const seq = this.seq++;
     for (let r = 0; r < this.worldSize; r++) if (r !== this.rank) this.peer(r).send([this.header(seq), data]);
     const out: Uint8Array[] = [];

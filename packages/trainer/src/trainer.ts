@@ -80,7 +80,11 @@ export interface TrainingTask<Batch, ValBatch = Batch> {
   trainingStep(batch: Batch, ctx: StepContext): tf.Scalar;
   /** Plain numbers/arrays for validationEpochEnd; a `loss` number is averaged into val_loss. */
   validationStep?(batch: ValBatch, ctx: StepContext): ValidationOutput;
-  validationEpochEnd?(outputs: ValidationOutput[], ctx: ValidationEndContext): Record<string, number>;
+  /** May be async, e.g. to merge metric accumulators across data-parallel ranks. */
+  validationEpochEnd?(
+    outputs: ValidationOutput[],
+    ctx: ValidationEndContext,
+  ): Record<string, number> | Promise<Record<string, number>>;
   /** Parameter groups (e.g. encoders 1e-5, head 1e-4); default: decay / no-decay split of all trainables. */
   paramGroups?(): ParamGroupSpec[];
   /** Generators the module holds privately (e.g. for dropout), saved and restored with checkpoints. */
@@ -402,7 +406,7 @@ export class Trainer {
       const tb = this.tb;
       Object.assign(
         metrics,
-        task.validationEpochEnd(outputs, {
+        await task.validationEpochEnd(outputs, {
           ...this.ctx(0),
           logConfusionMatrix: (tag, m) => tb?.writer.confusionMatrix(tag, m, this.globalStep),
           logText: (tag, md) => tb?.writer.text(tag, md, this.globalStep),
