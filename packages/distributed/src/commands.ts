@@ -152,7 +152,9 @@ export const commands: DistributedCommand[] = [
       { flags: '--hang-timeout <s>', description: 'restart when a worker sends no heartbeat for s seconds' },
       {
         flags: '--gpus <ids>',
-        description: 'comma-separated GPU ids, one per local worker (CUDA_VISIBLE_DEVICES)',
+        description:
+          "GPU ids, one per local worker (CUDA_VISIBLE_DEVICES); 'auto' splits the visible GPUs, 'none' leaves it unset",
+        default: 'auto',
       },
     ],
     async run(args, options) {
