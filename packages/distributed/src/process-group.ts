@@ -182,7 +182,12 @@ export class ProcessGroup {
       const ranks = missing.map((k) => Number(k.slice(k.lastIndexOf('/') + 1)));
       store.close();
       server.close();
-      await storeServer?.close();
+      if (storeServer) {
+        // The other ranks' waits time out moments later; keep the store up so they get the same
+        // timeout (naming the missing ranks) rather than a lost connection.
+        await new Promise((r) => setTimeout(r, Math.min(2000, rdzvTimeout / 4)));
+        await storeServer.close();
+      }
       throw new RendezvousTimeoutError(
         `rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')} never joined the rendezvous at ` +
           `${masterAddr}:${masterPort} within ${rdzvTimeout} ms (world size ${worldSize}, this is rank ${rank})`,
@@ -360,20 +365,21 @@ export class ProcessGroup {
         ? decodeHalf(new Uint16Array(bytes.buffer, bytes.byteOffset, len))
         : new Float32Array(bytes.buffer, bytes.byteOffset, len);
     };
-    // Reduce-scatter: send segment r, then receive r−1−s, add, forward.
+    // Reduce-scatter: send segment r, then receive r−1−s, add, forward. The last step completes
+    // segment r+1, which this rank owns: each of its chunks is sent on (allgather step 0) as soon as
+    // it is final, so the two phases overlap too.
     for (const [a, b] of chunks(r)) send(a, b);
     for (let s = 0; s < n - 1; s++) {
       const seg = (r - s - 1 + 2 * n) % n;
       for (const [a, b] of chunks(seg)) {
         const v = await recvChunk(a, b, 'reduce-scatter');
-        for (let i = a; i < b; i++) buf[i] += v[i - a];
-        if (s < n - 2) send(a, b);
+        const dst = buf.subarray(a, b);
+        for (let i = 0; i < dst.length; i++) dst[i] += v[i];
+        // Owned chunks are rounded before they leave, so every rank keeps the same bits.
+        if (s === n - 2 && fp16) quantizeHalf(dst);
+        send(a, b);
       }
     }
-    // This rank now owns the full sum of segment r+1.
-    const [oa, ob] = bounds((r + 1) % n);
-    if (fp16) quantizeHalf(buf.subarray(oa, ob)); // others receive it rounded; keep the same bits here
-    for (const [a, b] of chunks((r + 1) % n)) send(a, b);
     for (let s = 0; s < n - 1; s++) {
       const seg = (r - s + 2 * n) % n;
       for (const [a, b] of chunks(seg)) {
