@@ -71,6 +71,26 @@ describe('Trainer', () => {
     expect(acc.summary.lastTrainLoss).toBeCloseTo(big.summary.lastTrainLoss, 6);
   });
 
+  it('reduceGradients sees every window before clipping and the step (2× grads = 2× lr for SGD)', async () => {
+    const sgd = { maxSteps: 2, optimizer: { name: 'sgd' as const, lr: 0.05, weightDecay: 0 } };
+    const plain = setup({ ...sgd, optimizer: { ...sgd.optimizer, lr: 0.1 } });
+    await plain.trainer.fit(plain.task, { train: plain.train });
+    let calls = 0;
+    const doubled = setup(sgd, {
+      reduceGradients: async (grads) => {
+        calls++;
+        const out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, 2)]));
+        tf.dispose(Object.values(grads));
+        return out;
+      },
+    });
+    await doubled.trainer.fit(doubled.task, { train: doubled.train });
+    expect(calls).toBe(2);
+    const a = weightsOf(plain.model);
+    const b = weightsOf(doubled.model);
+    for (const k of Object.keys(a)) for (const [i, v] of a[k].entries()) expect(b[k][i]).toBeCloseTo(v, 6);
+  });
+
   it('clips the global gradient norm like torch.nn.utils.clip_grad_norm_', async () => {
     const s = setup({ maxSteps: 1, gradClipNorm: 0.01, optimizer: { name: 'sgd', lr: 1, weightDecay: 0 } });
     const before = weightsOf(s.model);

@@ -80,7 +80,11 @@ export interface TrainingTask<Batch, ValBatch = Batch> {
   trainingStep(batch: Batch, ctx: StepContext): tf.Scalar;
   /** Plain numbers/arrays for validationEpochEnd; a `loss` number is averaged into val_loss. */
   validationStep?(batch: ValBatch, ctx: StepContext): ValidationOutput;
-  validationEpochEnd?(outputs: ValidationOutput[], ctx: ValidationEndContext): Record<string, number>;
+  /** May be async, e.g. to merge metric accumulators across data-parallel ranks. */
+  validationEpochEnd?(
+    outputs: ValidationOutput[],
+    ctx: ValidationEndContext,
+  ): Record<string, number> | Promise<Record<string, number>>;
   /** Parameter groups (e.g. encoders 1e-5, head 1e-4); default: decay / no-decay split of all trainables. */
   paramGroups?(): ParamGroupSpec[];
   /** Generators the module holds privately (e.g. for dropout), saved and restored with checkpoints. */
@@ -135,6 +139,12 @@ export interface TrainerOptions {
   callbacks?: Callback[];
   /** Where checkpoints go and resume reads from (e.g. @meddl/checkpoint's CheckpointManager). */
   checkpointSink?: CheckpointSink;
+  /**
+   * Called with the accumulated gradients of each optimizer window before the norm, clipping and
+   * the optimizer step (e.g. @meddl/distributed averages them across ranks here). It owns `grads`:
+   * it returns the gradients to use and must dispose any input tensor it does not return.
+   */
+  reduceGradients?: (grads: NamedGrads) => NamedGrads | Promise<NamedGrads>;
   /** Console output stream (default stderr). */
   console?: NodeJS.WritableStream & { isTTY?: boolean };
 }
@@ -396,7 +406,7 @@ export class Trainer {
       const tb = this.tb;
       Object.assign(
         metrics,
-        task.validationEpochEnd(outputs, {
+        await task.validationEpochEnd(outputs, {
           ...this.ctx(0),
           logConfusionMatrix: (tag, m) => tb?.writer.confusionMatrix(tag, m, this.globalStep),
           logText: (tag, md) => tb?.writer.text(tag, md, this.globalStep),
@@ -535,6 +545,7 @@ export class Trainer {
           if (b.index + 1 !== windowStart + windowSize) continue;
 
           // ---- optimizer step at the end of the accumulation window ----
+          if (this.options.reduceGradients) acc = await this.options.reduceGradients(acc);
           const gradNorm = Trainer.globalNorm(acc);
           const finite = isFiniteNumber(windowLoss) && isFiniteNumber(gradNorm);
           if (finite) {
