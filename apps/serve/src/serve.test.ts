@@ -420,7 +420,7 @@ describe.skipIf(!hasRedis)('meddl serve against a real redis-server', () => {
       '/v1/jobs',
       json({
         model: 'tissuebert-slow',
-        options: { maxReads: 300 },
+        options: { maxReads: 60 },
         input: { root: 'samples', path: 'all.pat.gz' },
       }),
     );

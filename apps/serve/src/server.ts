@@ -37,6 +37,10 @@ declare module 'fastify' {
     principal?: Principal;
     audit: Partial<AuditEntry>;
   }
+  interface FastifyInstance {
+    /** POST handlers still running (a client may have hung up; the work goes on). */
+    inFlight(): number;
+  }
   interface FastifyContextConfig {
     /** Role a route needs; 'public' = no key needed (probes, when configured). */
     role?: Role | 'probe';
@@ -135,6 +139,17 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const spool = config.storage.uploadDir;
   mkdirSync(spool, { recursive: true });
   let syncInFlight = 0;
+  let busy = 0;
+  app.decorate('inFlight', () => busy);
+  /** Runs a handler body, counting it as in flight until it really ends (even if the client hung up). */
+  async function tracked<T>(fn: () => Promise<T>): Promise<T> {
+    busy++;
+    try {
+      return await fn();
+    } finally {
+      busy--;
+    }
+  }
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -554,32 +569,33 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         },
       },
     },
-    async (req, reply) => {
-      const s = await readSubmission(req, config.server.uploadLimitBytes);
-      Object.assign(req.audit, {
-        model: s.predictor.name,
-        version: s.predictor.version,
-        caseSha256: s.caseSha256,
-      });
-      let id: string;
-      try {
-        id = await queues.submit({
+    (req, reply) =>
+      tracked(async () => {
+        const s = await readSubmission(req, config.server.uploadLimitBytes);
+        Object.assign(req.audit, {
           model: s.predictor.name,
           version: s.predictor.version,
-          file: s.file,
           caseSha256: s.caseSha256,
-          options: s.options,
-          priority: s.priority,
-          keyId: req.principal?.keyId ?? '',
         });
-      } catch (e) {
-        if ((e as { code?: string }).code === 'queue_full') metrics.shed.inc({ reason: 'queue_full' });
-        throw e;
-      }
-      req.audit.jobId = id;
-      reply.code(202).header('location', `/v1/jobs/${id}`);
-      return { id, state: 'queued', model: s.predictor.name, version: s.predictor.version };
-    },
+        let id: string;
+        try {
+          id = await queues.submit({
+            model: s.predictor.name,
+            version: s.predictor.version,
+            file: s.file,
+            caseSha256: s.caseSha256,
+            options: s.options,
+            priority: s.priority,
+            keyId: req.principal?.keyId ?? '',
+          });
+        } catch (e) {
+          if ((e as { code?: string }).code === 'queue_full') metrics.shed.inc({ reason: 'queue_full' });
+          throw e;
+        }
+        req.audit.jobId = id;
+        reply.code(202).header('location', `/v1/jobs/${id}`);
+        return { id, state: 'queued', model: s.predictor.name, version: s.predictor.version };
+      }),
   );
 
   app.post(
@@ -594,30 +610,31 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         response: { 200: predictionSchema, '4xx': errorSchema, 503: errorSchema },
       },
     },
-    async (req) => {
-      if (syncInFlight >= config.sync.maxConcurrent) {
-        metrics.shed.inc({ reason: 'sync_busy' });
-        throw new ServeError(503, 'synchronous prediction is at capacity; retry or submit a job', 'busy');
-      }
-      syncInFlight++;
-      try {
-        const s = await readSubmission(req, config.sync.maxBytes);
-        Object.assign(req.audit, {
-          model: s.predictor.name,
-          version: s.predictor.version,
-          caseSha256: s.caseSha256,
-        });
-        try {
-          return await cachedPredict(s.predictor, cache, metrics, s);
-        } catch (e) {
-          if (isMeddlError(e))
-            throw new ServeError(e.statusCode ?? 400, e.message.replaceAll(s.file, s.display), e.code);
-          throw e;
+    (req) =>
+      tracked(async () => {
+        if (syncInFlight >= config.sync.maxConcurrent) {
+          metrics.shed.inc({ reason: 'sync_busy' });
+          throw new ServeError(503, 'synchronous prediction is at capacity; retry or submit a job', 'busy');
         }
-      } finally {
-        syncInFlight--;
-      }
-    },
+        syncInFlight++;
+        try {
+          const s = await readSubmission(req, config.sync.maxBytes);
+          Object.assign(req.audit, {
+            model: s.predictor.name,
+            version: s.predictor.version,
+            caseSha256: s.caseSha256,
+          });
+          try {
+            return await cachedPredict(s.predictor, cache, metrics, s);
+          } catch (e) {
+            if (isMeddlError(e))
+              throw new ServeError(e.statusCode ?? 400, e.message.replaceAll(s.file, s.display), e.code);
+            throw e;
+          }
+        } finally {
+          syncInFlight--;
+        }
+      }),
   );
 
   app.get<{ Params: { id: string } }>(
@@ -698,4 +715,3 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   return app;
 }
-

@@ -100,6 +100,8 @@ export async function createService(
       const drained = await Promise.race([
         (async () => {
           await app.close();
+          // A client that hung up does not stop its handler: wait for those too.
+          while (app.inFlight() > 0) await new Promise((r) => setTimeout(r, 20));
           await workers?.close(false);
           return 'drained' as const;
         })(),
