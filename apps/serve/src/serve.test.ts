@@ -331,7 +331,7 @@ describe.skipIf(!hasRedis)('meddl serve against a real redis-server', () => {
     ] as const) {
       const r = await call('/v1/jobs', {
         method: 'POST',
-        body: upload(sample(i), { model: 'tissuebert', priority }),
+        body: upload(sample(i), { model: 'tissuebert', priority, options: '{"maxReads":8}' }),
       });
       ids[name] = ((await r.json()) as { id: string }).id;
     }
