@@ -1,8 +1,13 @@
-import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { formatPat, type PatRecord, readPat, writePatGz } from '@meddl/tissuebert';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parseConfig, type ServeConfig } from './config';
+import { AuditLog } from './audit';
+import { parseConfig, type ServeConfig, type ServeConfigInput } from './config';
+import { JobQueues, redisConnection, startWorkers } from './jobs';
 import { addKey } from './keys';
 import { createService, type Service } from './service';
 import {
@@ -14,6 +19,8 @@ import {
 } from './test-support';
 
 const KiB = 1024;
+// The killed worker runs in a child process, which needs the built package (pnpm install builds it).
+const DIST = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 describe.skipIf(!hasRedis)('meddl serve against a real redis-server', () => {
   let redis: RedisHandle;
@@ -21,6 +28,7 @@ describe.skipIf(!hasRedis)('meddl serve against a real redis-server', () => {
   let service: Service;
   let base: string;
   let config: ServeConfig;
+  let rawConfig: ServeConfigInput;
   const key: Record<string, string> = {};
   let requests = 0;
   let bigSample: string;
@@ -74,20 +82,18 @@ describe.skipIf(!hasRedis)('meddl serve against a real redis-server', () => {
       preset: 'tissuebert-tiny' as const,
       batchSize: 32,
     };
-    config = parseConfig(
-      {
-        redis: { url: redis.url, prefix: 'test' },
-        keysFile: join(fx.dir, 'keys.json'),
-        auditLog: join(fx.dir, 'audit.jsonl'),
-        server: { port: 0, uploadLimitBytes: 256 * KiB, drainTimeoutMs: 20_000 },
-        storage: { uploadDir: join(fx.dir, 'uploads'), roots: { samples: join(fx.reference, 'samples') } },
-        queue: { attempts: 2, backoffMs: 10 },
-        sync: { maxConcurrent: 1, maxBytes: 64 * KiB },
-        rateLimit: { max: 10_000 },
-        models: [model, { ...model, name: 'tissuebert-slow', batchSize: 1 }],
-      },
-      'test-config',
-    );
+    rawConfig = {
+      redis: { url: redis.url, prefix: 'test' },
+      keysFile: join(fx.dir, 'keys.json'),
+      auditLog: join(fx.dir, 'audit.jsonl'),
+      server: { port: 0, uploadLimitBytes: 256 * KiB, drainTimeoutMs: 20_000 },
+      storage: { uploadDir: join(fx.dir, 'uploads'), roots: { samples: join(fx.reference, 'samples') } },
+      queue: { attempts: 2, backoffMs: 10 },
+      sync: { maxConcurrent: 1, maxBytes: 64 * KiB },
+      rateLimit: { max: 10_000 },
+      models: [model, { ...model, name: 'tissuebert-slow', batchSize: 1 }],
+    };
+    config = parseConfig(rawConfig, 'test-config');
     key.admin = addKey(config.keysFile, { name: 'admin', roles: ['admin'] }).key;
     key.submit = addKey(config.keysFile, { name: 'scanner', roles: ['submit'] }).key;
     key.submit2 = addKey(config.keysFile, { name: 'other scanner', roles: ['submit'] }).key;
@@ -393,6 +399,80 @@ describe.skipIf(!hasRedis)('meddl serve against a real redis-server', () => {
     expect(results).toContain(503);
     expect(results.every((s) => s === 200 || s === 503)).toBe(true);
   });
+
+  test.skipIf(!existsSync(DIST))(
+    'a worker killed mid-job: the job is retried by another worker and completes once',
+    async () => {
+      const raw = {
+        ...rawConfig,
+        redis: { url: redis.url, prefix: 'kill' },
+        auditLog: join(fx.dir, 'audit-kill.jsonl'),
+        models: (rawConfig.models ?? []).filter((m) => m.name === 'tissuebert-slow'),
+      };
+      const killConfig = parseConfig(raw, 'kill-config');
+      const child = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { parseConfig, loadRegistry, startWorkers, ServeMetrics, AuditLog } from ${JSON.stringify(DIST)};
+         const config = parseConfig(JSON.parse(process.env.KILL_CONFIG), 'child');
+         const registry = await loadRegistry(config);
+         await startWorkers(config, registry, new ServeMetrics(), new AuditLog(config.auditLog), { lockDurationMs: 1000, stalledIntervalMs: 500 });
+         process.stdout.write('ready\\n');`,
+        ],
+        { env: { ...process.env, KILL_CONFIG: JSON.stringify(raw) }, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        child.once('exit', (code) => reject(new Error(`worker child exited with ${code}`)));
+      });
+      const conn = redisConnection(killConfig);
+      const queues = new JobQueues(killConfig, conn, ['tissuebert-slow']);
+      const id = await queues.submit({
+        model: 'tissuebert-slow',
+        version: 'v',
+        file: bigSample,
+        caseSha256: createHash('sha256').update(readFileSync(bigSample)).digest('hex'),
+        options: { maxReads: 40 },
+        priority: 'routine',
+        keyId: 'test',
+      });
+      const state = async () => (await queues.find(id))?.getState();
+      for (let t0 = Date.now(); (await state()) !== 'active'; ) {
+        if (Date.now() - t0 > 30_000) throw new Error('the child never started the job');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      expect(await state()).toBe('active'); // still locked by the dead worker
+      const audit = new AuditLog(killConfig.auditLog);
+      const pool = await startWorkers(killConfig, service.registry, service.metrics, audit, {
+        lockDurationMs: 1000,
+        stalledIntervalMs: 500,
+      });
+      try {
+        for (let t0 = Date.now(); (await state()) !== 'completed'; ) {
+          if (Date.now() - t0 > 40_000) throw new Error(`job stuck in ${await state()}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const job = await queues.find(id);
+        expect(job?.returnvalue.prediction.probabilities).toHaveLength(fx.dataset.groundTruth.tissues.length);
+        expect(job?.attemptsStarted).toBeGreaterThanOrEqual(2);
+        const lines = readFileSync(killConfig.auditLog, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { jobId?: string; outcome: string });
+        expect(lines.filter((l) => l.jobId === id && l.outcome.startsWith('completed'))).toHaveLength(1);
+      } finally {
+        await pool.close();
+        audit.close();
+        await queues.close();
+        await conn.quit();
+      }
+    },
+  );
 
   test('the audit log has one line per request, with key ids and case hashes but no file names', async () => {
     await new Promise((r) => setTimeout(r, 50));
