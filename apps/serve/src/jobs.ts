@@ -20,6 +20,8 @@ export interface JobData {
   model: string;
   version: string;
   file: string;
+  /** What the client called the input ('upload' or root:path); replaces the server path in errors. */
+  display?: string;
   caseSha256: string;
   options: Record<string, unknown>;
   priority: PriorityName;
@@ -267,7 +269,8 @@ export async function startWorkers(
           if (cancelled()) throw new UnrecoverableError(new JobCancelledError(job.id ?? '').message);
           if (timeout.aborted) throw new Error(`timed out after ${config.queue.timeoutMs} ms`);
           // Bad input does not get better on retry.
-          if (isMeddlError(e)) throw new UnrecoverableError(e.message);
+          if (isMeddlError(e))
+            throw new UnrecoverableError(e.message.replaceAll(job.data.file, job.data.display ?? 'input'));
           throw e;
         }
       },

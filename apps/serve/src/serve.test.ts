@@ -307,6 +307,10 @@ describe.skipIf(!hasRedis)('meddl serve against a real redis-server', () => {
     expect(cached.cached).toBe(true);
     expect(cached.prediction.probabilities).toEqual(p.probabilities);
     expect(service.metrics.predictions.values.get('{model="tissuebert"}')?.value).toBe(computed);
+    const prom = await (await call('/metrics', { key: key.read })).text();
+    expect(prom).toMatch(/meddl_cache_lookups_total\{model="tissuebert",outcome="hit"\} [1-9]/);
+    expect(prom).toMatch(/meddl_queue_jobs\{model="tissuebert",state="waiting"\} \d+/);
+    expect(prom).toMatch(/meddl_http_request_seconds_bucket\{route="\/v1\/jobs",le="\+Inf"\} [1-9]/);
     // Synchronous prediction shares the cache; other options are another cache entry.
     const sync = (await (
       await call('/v1/predict', { method: 'POST', body: upload(sample(1), { model: 'tissuebert' }) })

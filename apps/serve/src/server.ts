@@ -221,7 +221,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const route = req.routeOptions.url ?? 'unknown';
     metrics.requests.inc({ route, status: String(reply.statusCode) });
     metrics.latency.observe({ route }, reply.elapsedTime / 1000);
-    if (route === '/metrics') return;
     audit.write({
       type: 'request',
       method: req.method,
@@ -255,7 +254,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         code = 'unavailable';
         message = err.message;
       } else {
-        console.error(`serve: ${req.method} ${req.routeOptions.url}: ${err.stack ?? err.message}`);
+        // Server paths may name patients: log the error class and stack frames, not the message.
+        console.error(
+          `serve: ${req.method} ${req.routeOptions.url}: ${err.name} ${(err.stack ?? '').split('\n').slice(1, 4).join(' ')}`,
+        );
       }
       if (status === 503) reply.header('retry-after', '1');
       req.audit.outcome = code;
