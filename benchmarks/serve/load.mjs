@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 //   cached     the same with the cache on: every request after the first is a cache hit
 //   overload   cache off, --overload connections (≫ capacity): must shed with 503, never crash
 //   ratelimit  a key limited to --key-limit requests per minute: must answer 429
+//   submit     POST /v1/jobs with no worker running: 202 until queue.maxWaiting (500) jobs wait, then 503
 // Afterwards /healthz must still answer 200.
 //
 // Usage: pnpm --filter @meddl/serve build && node benchmarks/serve/load.mjs [--duration 10] [--overload 32]
@@ -42,7 +43,7 @@ const fx = await tissueBertFixture();
 // The smallest sample: a "small input" for synchronous prediction.
 const smallest = [...fx.dataset.samples].sort((a, b) => a.reads - b.reads)[0];
 
-async function run(name, { cache, key, connections }) {
+async function run(name, { cache, key, connections, route = '/v1/predict', maxWaiting = 10_000 }) {
   const config = parseConfig({
     redis: { url: redis.url, prefix: `bench-${name}` },
     keysFile: join(fx.dir, 'keys.json'),
@@ -50,6 +51,7 @@ async function run(name, { cache, key, connections }) {
     server: { port: 0 },
     storage: { uploadDir: join(fx.dir, 'uploads'), roots: { samples: join(fx.reference, 'samples') } },
     sync: { maxConcurrent: concurrency },
+    queue: { maxWaiting },
     cache: { enabled: cache },
     rateLimit: { max: 1_000_000 },
     models: [
@@ -69,7 +71,7 @@ async function run(name, { cache, key, connections }) {
     input: { root: 'samples', path: smallest.file.replace('samples/', '') },
   });
   const r = await autocannon({
-    url: `${base}/v1/predict`,
+    url: `${base}${route}`,
     method: 'POST',
     connections,
     duration,
@@ -82,7 +84,7 @@ async function run(name, { cache, key, connections }) {
   await service.shutdown();
   const codes = Object.fromEntries(Object.entries(r.statusCodeStats).map(([c, s]) => [c, s.count]));
   const total = Object.values(codes).reduce((a, b) => a + b, 0);
-  const ok = codes['200'] ?? 0;
+  const ok = (codes['200'] ?? 0) + (codes['202'] ?? 0);
   const out = {
     scenario: name,
     connections,
@@ -128,6 +130,10 @@ try {
   results.push(await run('cached', { cache: true, key: admin, connections: concurrency }));
   results.push(await run('overload', { cache: false, key: admin, connections: overload }));
   results.push(await run('ratelimit', { cache: true, key: limited, connections: 4 }));
+  // Job submission with no worker running: the backlog reaches queue.maxWaiting, then 503.
+  results.push(
+    await run('submit', { cache: true, key: admin, connections: 8, route: '/v1/jobs', maxWaiting: 500 }),
+  );
 } finally {
   await redis.stop();
 }
@@ -141,8 +147,15 @@ if (failed.length) {
 }
 const ov = results.find((r) => r.scenario === 'overload');
 const rl = results.find((r) => r.scenario === 'ratelimit');
-if (!(ov.statusCodes['503'] > 0) || !(rl.statusCodes['429'] > 0)) {
-  console.error('FAILED: overload did not shed with 503, or the rate limit did not answer 429');
+const sub = results.find((r) => r.scenario === 'submit');
+if (
+  !(ov.statusCodes['503'] > 0) ||
+  !(rl.statusCodes['429'] > 0) ||
+  !(sub.statusCodes['202'] >= 500 && sub.statusCodes['202'] <= 508)
+) {
+  console.error(
+    'FAILED: overload did not shed with 503, the rate limit did not answer 429, or the queue bound was not 500',
+  );
   process.exit(1);
 }
 process.exit(0);
