@@ -1,0 +1,223 @@
+/**
+ * Service configuration: one YAML file validated by zod, then environment overrides
+ * (MEDDL_SERVE_*), so the same file works on every host and secrets/addresses come from the
+ * environment of each deployment.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ServeConfigError } from './errors';
+
+const MiB = 1024 * 1024;
+
+export const TissueBertModelEntry = z.object({
+  kind: z.literal('tissuebert'),
+  /** Name clients use in requests (defaults to the kind). */
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]*$/)
+    .default('tissuebert'),
+  /** A model.safetensors file, or a checkpoints directory of @meddl/checkpoint (newest valid one). */
+  checkpoint: z.string(),
+  /** Folder with genome.fa (+ .fai), CpG.bed.gz and regions.bed of the panel the model was trained on. */
+  reference: z.string(),
+  /** Class names in label order; default: `tissues` of reference/ground_truth.json. */
+  tissues: z.array(z.string()).min(2).optional(),
+  preset: z.enum(['tissuebert-tiny', 'tissuebert-small', 'tissuebert-base']).default('tissuebert-small'),
+  overrides: z.record(z.string(), z.number()).default({}),
+  /** Temperature fitted on held-out reads (tissuebert.fitTemperature); absent = uncalibrated (T = 1). */
+  temperature: z.number().positive().optional(),
+  /** Reported model version; default: the first 12 hex digits of the weights' sha256. */
+  version: z.string().optional(),
+  /** Jobs of this model processed at once per worker process. */
+  concurrency: z.number().int().positive().default(1),
+  /** Reads per forward pass. */
+  batchSize: z.number().int().positive().default(64),
+});
+
+export const ModelEntrySchema = z.discriminatedUnion('kind', [TissueBertModelEntry]);
+export type ModelEntry = z.infer<typeof ModelEntrySchema>;
+
+export const ServeConfigSchema = z.object({
+  server: z
+    .object({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      /** JSON bodies. */
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1 * MiB),
+      /** One uploaded file. */
+      uploadLimitBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(256 * MiB),
+      /** Let /healthz and /readyz answer without a key (for load balancers that cannot send one). */
+      publicProbes: z.boolean().default(false),
+      trustProxy: z.boolean().default(false),
+      /** Graceful shutdown: how long to wait for in-flight jobs and requests. */
+      drainTimeoutMs: z.number().int().positive().default(30_000),
+    })
+    .prefault({}),
+  redis: z
+    .object({
+      url: z.string().default('redis://127.0.0.1:6379'),
+      /** Prefix of every key and queue, so several deployments can share a Redis. */
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('meddl'),
+    })
+    .prefault({}),
+  /** API keys (hashed), written by `meddl serve keys add`. */
+  keysFile: z.string().default('keys.json'),
+  /** Append-only JSON-lines audit log. */
+  auditLog: z.string().default('audit.jsonl'),
+  storage: z
+    .object({
+      /** Uploaded inputs, stored by content hash; must be shared with workers on other hosts. */
+      uploadDir: z.string().default('uploads'),
+      /** Named folders that server-side path inputs must lie in: { name: folder }. */
+      roots: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), z.string()).default({}),
+    })
+    .prefault({}),
+  queue: z
+    .object({
+      attempts: z.number().int().positive().default(3),
+      backoffMs: z.number().int().min(0).default(1000),
+      /** A job running longer is aborted (and retried while attempts remain). */
+      timeoutMs: z.number().int().positive().default(600_000),
+      /** Submissions are refused with 503 while more jobs than this wait. */
+      maxWaiting: z.number().int().positive().default(10_000),
+      keepResultsSeconds: z
+        .number()
+        .int()
+        .positive()
+        .default(7 * 86400),
+      /** Run workers inside the API process (set false and run `meddl serve worker` elsewhere). */
+      inProcessWorkers: z.boolean().default(true),
+    })
+    .prefault({}),
+  cache: z
+    .object({
+      enabled: z.boolean().default(true),
+      ttlSeconds: z
+        .number()
+        .int()
+        .positive()
+        .default(7 * 86400),
+    })
+    .prefault({}),
+  rateLimit: z
+    .object({
+      /** Requests per key per window (a key's own `rateLimit` overrides it). */
+      max: z.number().int().positive().default(600),
+      windowMs: z.number().int().positive().default(60_000),
+    })
+    .prefault({}),
+  sync: z
+    .object({
+      /** Synchronous predictions running at once; more are shed with 503. */
+      maxConcurrent: z.number().int().positive().default(2),
+      /** Largest input accepted by POST /v1/predict. */
+      maxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(4 * MiB),
+    })
+    .prefault({}),
+  models: z.array(ModelEntrySchema).default([]),
+});
+export type ServeConfig = z.infer<typeof ServeConfigSchema>;
+export type ServeConfigInput = z.input<typeof ServeConfigSchema>;
+
+/** Environment variables that override config fields (documented in docs/serving.md). */
+export const ENV_OVERRIDES: Record<string, { path: string[]; type: 'string' | 'int' | 'bool' }> = {
+  MEDDL_SERVE_HOST: { path: ['server', 'host'], type: 'string' },
+  MEDDL_SERVE_PORT: { path: ['server', 'port'], type: 'int' },
+  MEDDL_SERVE_REDIS_URL: { path: ['redis', 'url'], type: 'string' },
+  MEDDL_SERVE_REDIS_PREFIX: { path: ['redis', 'prefix'], type: 'string' },
+  MEDDL_SERVE_KEYS_FILE: { path: ['keysFile'], type: 'string' },
+  MEDDL_SERVE_AUDIT_LOG: { path: ['auditLog'], type: 'string' },
+  MEDDL_SERVE_UPLOAD_DIR: { path: ['storage', 'uploadDir'], type: 'string' },
+  MEDDL_SERVE_IN_PROCESS_WORKERS: { path: ['queue', 'inProcessWorkers'], type: 'bool' },
+  MEDDL_SERVE_RATE_LIMIT: { path: ['rateLimit', 'max'], type: 'int' },
+};
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let o = obj;
+  for (const k of path.slice(0, -1)) {
+    if (typeof o[k] !== 'object' || o[k] === null) o[k] = {};
+    o = o[k] as Record<string, unknown>;
+  }
+  o[path[path.length - 1]] = value;
+}
+
+/** Applies MEDDL_SERVE_* overrides to a raw (unvalidated) config object. */
+export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, source = 'environment'): void {
+  for (const [name, { path, type }] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    let value: unknown = v;
+    if (type === 'int') {
+      if (!/^-?\d+$/.test(v)) throw new ServeConfigError(source, `${name}: expected an integer, got '${v}'`);
+      value = Number(v);
+    } else if (type === 'bool') {
+      if (!/^(true|false|1|0)$/.test(v))
+        throw new ServeConfigError(source, `${name}: expected true or false, got '${v}'`);
+      value = v === 'true' || v === '1';
+    }
+    setPath(raw, path, value);
+  }
+}
+
+/** Validates a config object; relative paths are resolved against `baseDir`. */
+export function parseConfig(raw: unknown, file = '<config>', baseDir = process.cwd()): ServeConfig {
+  const r = ServeConfigSchema.safeParse(raw ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ServeConfigError(file, `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const c = r.data;
+  const abs = (p: string) => resolve(baseDir, p);
+  c.keysFile = abs(c.keysFile);
+  c.auditLog = abs(c.auditLog);
+  c.storage.uploadDir = abs(c.storage.uploadDir);
+  for (const k of Object.keys(c.storage.roots)) c.storage.roots[k] = abs(c.storage.roots[k]);
+  for (const m of c.models) {
+    m.checkpoint = abs(m.checkpoint);
+    m.reference = abs(m.reference);
+  }
+  const names = c.models.map((m) => m.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new ServeConfigError(file, `models: the name '${dup}' is used twice`);
+  return c;
+}
+
+/** Reads a YAML config file, applies the environment, validates. */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  let raw: Record<string, unknown> = {};
+  let baseDir = process.cwd();
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ServeConfigError(file, `cannot read: ${(e as Error).message}`);
+    }
+    try {
+      raw = (parseYaml(text) as Record<string, unknown>) ?? {};
+    } catch (e) {
+      throw new ServeConfigError(file, `invalid YAML: ${(e as Error).message}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ServeConfigError(file, 'expected a mapping');
+    baseDir = dirname(resolve(file));
+  }
+  applyEnv(raw, env);
+  return parseConfig(raw, file ?? '<defaults>', baseDir);
+}

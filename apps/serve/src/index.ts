@@ -1,0 +1,55 @@
+export { type AuditEntry, AuditLog } from './audit';
+export { commands, type ServeCommand } from './commands';
+export {
+  applyEnv,
+  ENV_OVERRIDES,
+  loadConfig,
+  type ModelEntry,
+  ModelEntrySchema,
+  parseConfig,
+  type ServeConfig,
+  type ServeConfigInput,
+  ServeConfigSchema,
+} from './config';
+export { isMeddlError, JobCancelledError, PathNotAllowedError, ServeConfigError, ServeError } from './errors';
+export {
+  cachedPredict,
+  type JobData,
+  JobQueues,
+  type JobResult,
+  PRIORITIES,
+  type PriorityName,
+  ResultCache,
+  startWorkers,
+  type WorkerPool,
+} from './jobs';
+export {
+  addKey,
+  hasRole,
+  type KeyRecord,
+  KeyStore,
+  type Principal,
+  ROLES,
+  type Role,
+  readKeysFile,
+} from './keys';
+export { ServeMetrics } from './metrics';
+export { resolveConfinedPath } from './paths';
+export {
+  type InputKind,
+  type ModelCard,
+  ModelRegistry,
+  type PredictInput,
+  type Prediction,
+  type Predictor,
+} from './predictor';
+export { TissueBertPredictor } from './predictors/tissuebert';
+export { buildServer, type ServerDeps } from './server';
+export {
+  createService,
+  createWorkerProcess,
+  loadPredictor,
+  loadRegistry,
+  onShutdownSignals,
+  type Service,
+} from './service';

@@ -1,0 +1,80 @@
+/**
+ * The model registry: each domain plugs in a `Predictor`. The service only knows this interface
+ * (name, version, what inputs it takes, predict); the model math stays in the domain package.
+ */
+import type { z } from 'zod';
+
+/** An input kind a predictor accepts, with the file names and content types that carry it. */
+export interface InputKind {
+  /** e.g. 'methylation-pat' */
+  kind: string;
+  description: string;
+  /** Accepted file name endings, e.g. ['.pat.gz', '.pat']. */
+  extensions: string[];
+  /** Accepted upload content types. */
+  contentTypes: string[];
+}
+
+export interface PredictInput {
+  /** A local file (an upload in the spool folder, or a confined server-side path). */
+  file: string;
+  /** Validated predictor options (see `optionsSchema`). */
+  options: Record<string, unknown>;
+  /** Aborted on cancellation or timeout; predictors check it between batches. */
+  signal?: AbortSignal;
+}
+
+export interface Prediction {
+  /** Class labels, in the order of `probabilities`. */
+  labels: string[];
+  /** Calibrated class probabilities (sum to 1). */
+  probabilities: number[];
+  /** Uncertainty of the prediction; `score` in [0, 1], higher = less certain; the rest model-specific. */
+  uncertainty: { score: number; method: string } & Record<string, unknown>;
+  /** Model-specific extras (e.g. read counts, a heatmap link). */
+  extras: Record<string, unknown>;
+}
+
+export interface ModelCard {
+  name: string;
+  version: string;
+  kind: string;
+  labels: string[];
+  inputs: InputKind[];
+  calibration: { method: string; calibrated: boolean } & Record<string, unknown>;
+  options: Record<string, unknown>;
+}
+
+export interface Predictor {
+  readonly name: string;
+  readonly version: string;
+  readonly inputs: InputKind[];
+  /** zod schema of the per-request options (part of the cache key). */
+  readonly optionsSchema: z.ZodType<Record<string, unknown>>;
+  card(): ModelCard;
+  /** Cheap check of an input before it is queued; throws a meddl error (→ 400) when malformed. */
+  validate?(file: string): void;
+  predict(input: PredictInput): Promise<Prediction>;
+  dispose?(): void;
+}
+
+export class ModelRegistry {
+  private readonly models = new Map<string, Predictor>();
+
+  register(p: Predictor): void {
+    this.models.set(p.name, p);
+  }
+
+  get(name: string): Predictor | undefined {
+    return this.models.get(name);
+  }
+
+  list(): Predictor[] {
+    return [...this.models.values()];
+  }
+
+  dispose(): void {
+    for (const p of this.models.values()) p.dispose?.();
+    this.models.clear();
+  }
+}
