@@ -45,6 +45,8 @@ export const CrcMilRunConfigSchema = z.object({
       /** Share of each training set's patients held out for validation (best checkpoint, temperature). */
       valFraction: z.number().min(0.05).max(0.5).default(0.2),
       earlyStoppingPatience: z.number().int().min(0).default(0),
+      /** The fitted temperature is clipped to this range (a separable validation set drives T → 0). */
+      temperatureBounds: z.tuple([z.number().positive(), z.number().positive()]).default([0.05, 20]),
     })
     .prefault({}),
   cv: z

@@ -29,7 +29,7 @@ import { writeAttentionHeatmap } from './heatmap';
 import { type PreprocessResult, preprocess, type SlideQcRecord } from './preprocess';
 import { type ClassificationReport, classificationReport } from './report';
 import { synthesize, writeAtomic } from './synth/generator';
-import { inferBag, innerSplit, predictiveLogits, trainModel } from './train';
+import { inferBag, innerSplit, predictiveLogits, type TrainedModel, trainModel } from './train';
 
 export function parseRunConfig(input: CrcMilRunConfigInput): CrcMilRunConfig {
   const parsed = CrcMilRunConfigSchema.safeParse(input);
@@ -69,7 +69,12 @@ interface PatientPrediction {
 export interface EvaluateResult {
   runDir: string;
   pooled: ClassificationReport;
-  perFold: (ClassificationReport & { fold: number; temperature: number; testPatients: number })[];
+  perFold: (ClassificationReport & {
+    fold: number;
+    temperature: number;
+    temperatureFit: TrainedModel['temperatureFit'];
+    testPatients: number;
+  })[];
   seconds: number;
 }
 
@@ -162,7 +167,13 @@ export async function evaluate(
       k,
       reportOptions(cfg.seed + f),
     );
-    perFold.push({ fold: f, temperature: trained.temperature, testPatients: test.length, ...rep });
+    perFold.push({
+      fold: f,
+      temperature: trained.temperature,
+      temperatureFit: trained.temperatureFit,
+      testPatients: test.length,
+      ...rep,
+    });
     foldModels.push({
       fold: f,
       checkpoint: trained.bestCheckpoint,

@@ -16,7 +16,7 @@ import { type Rgb, resizeArea } from './image';
 import { measurePatch, QC_DEFAULTS, QC_REASONS, type QcReason, qcReason } from './qc';
 import { macenko } from './stain';
 import { writeAtomic } from './synth/generator';
-import { detectTissue, patchGrid, TISSUE_DEFAULTS } from './tissue';
+import { detectTissue, patchGrid, TISSUE_DEFAULTS, targetDownsample } from './tissue';
 
 export const PreprocessConfigSchema = z
   .object({
@@ -173,6 +173,20 @@ async function processSlide(
     return rec;
   }
   try {
+    // Resolution first: a slide that cannot be tiled at the target is not worth a thumbnail.
+    const ds = targetDownsample(slide, {
+      magnification: cfg.magnification,
+      mpp: cfg.mpp,
+      assumeMpp: cfg.assumeMpp,
+    });
+    if (ds === null || !(ds >= 0.5)) {
+      rec.status = 'no-resolution';
+      rec.message =
+        ds === null
+          ? 'the slide records neither mpp nor objective power; set preprocess.assumeMpp to tile it'
+          : `the target resolution needs a level-0 downsample of ${ds.toPrecision(3)} (< 0.5: finer than the scan; slide mpp ${slide.mpp?.x.toPrecision(4)}, objective ${slide.objectivePower ?? 'unknown'})`;
+      return rec;
+    }
     const tissue = await detectTissue(slide, cfg.tissue);
     rec.tissue_fraction = tissue.tissueFraction;
     mkdirSync(join(outDir, 'thumbnails'), { recursive: true });
@@ -193,11 +207,7 @@ async function processSlide(
       minTissueFraction: cfg.minTissueFraction,
       assumeMpp: cfg.assumeMpp,
     });
-    if (!grid) {
-      rec.status = 'no-resolution';
-      rec.message = 'the slide records neither mpp nor objective power; set preprocess.assumeMpp to tile it';
-      return rec;
-    }
+    if (!grid) throw new Error('unreachable: resolution checked above');
     rec.grid_cells = grid.cells;
     rec.below_tissue = grid.belowTissue;
     let coords = grid.coords;

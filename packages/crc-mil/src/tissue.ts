@@ -188,7 +188,9 @@ export function patchGrid(
   options: PatchGridOptions,
 ): PatchGrid | null {
   const downsample = targetDownsample(slide, options);
-  if (downsample === null || !(downsample > 0)) return null;
+  // Unknown resolution, or a target finer than level 0 by more than 2× (e.g. a generic TIFF whose
+  // 72-dpi default resolution tags read as 352 µm/px): no honest grid.
+  if (downsample === null || !(downsample >= 0.5)) return null;
   const level = slide.bestLevelForDownsample(downsample);
   const levelDownsample = (slide.levels[level] as { downsample: number }).downsample;
   const level0Size = Math.round(options.patchSize * downsample);

@@ -115,7 +115,7 @@ export function createMilModel(cfg: CrcMilRunConfig, inDim: number, seed: number
 export interface TrainedModel {
   model: GatedAttentionMil;
   temperature: number;
-  temperatureFit: { nllBefore: number; nllAfter: number; converged: boolean } | null;
+  temperatureFit: { fitted: number; nllBefore: number; nllAfter: number; converged: boolean } | null;
   summary: FitSummary;
   runDir: string;
   bestCheckpoint: string | null;
@@ -217,9 +217,15 @@ export async function trainModel(
       { data: valLogits, cols: cfg.classes.length },
       val.map((p) => p.label),
     );
-    if (Number.isFinite(fit.temperature) && fit.temperature > 0)
-      temperature = Math.min(100, Math.max(0.01, fit.temperature));
-    temperatureFit = { nllBefore: fit.nllBefore, nllAfter: fit.nllAfter, converged: fit.converged };
+    // Clipped: a separable validation set drives T → 0, one without signal to Infinity.
+    const [lo, hi] = cfg.training.temperatureBounds;
+    if (fit.temperature > 0) temperature = Math.min(hi, Math.max(lo, fit.temperature));
+    temperatureFit = {
+      fitted: fit.temperature,
+      nllBefore: fit.nllBefore,
+      nllAfter: fit.nllAfter,
+      converged: fit.converged,
+    };
   }
   return {
     model,
