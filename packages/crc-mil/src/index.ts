@@ -26,6 +26,13 @@ export {
   type MilModelConfig,
   MilModelConfigSchema,
 } from './model';
+export {
+  type ConvEncoderWeights,
+  convEncoderWeights,
+  type OnnxEncoderOptions,
+  OnnxPatchEncoder,
+  writeConvEncoderOnnx,
+} from './onnx';
 export { loadSavedModel, predict, type SlidePrediction, type TrainResult, train } from './predict';
 export {
   listSlides,

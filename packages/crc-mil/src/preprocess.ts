@@ -13,6 +13,7 @@ import { readClinical } from './clinical';
 import { DESCRIPTOR_DIM, PatchEncoder, patchDescriptor } from './encoder';
 import { CrcMilArgumentError } from './errors';
 import { type Rgb, resizeArea } from './image';
+import { OnnxPatchEncoder } from './onnx';
 import { measurePatch, QC_DEFAULTS, QC_REASONS, type QcReason, qcReason } from './qc';
 import { macenko } from './stain';
 import { writeAtomic } from './synth/generator';
@@ -48,11 +49,19 @@ export const PreprocessConfigSchema = z
     stainNorm: z.enum(['macenko', 'none']).default('macenko'),
     encoder: z
       .object({
-        name: z.literal('meddl-stain-texture').default('meddl-stain-texture'),
+        /** 'meddl-stain-texture' (built in) or 'onnx' (a model file, e.g. a pretrained pathology encoder). */
+        name: z.enum(['meddl-stain-texture', 'onnx']).default('meddl-stain-texture'),
         dim: z.number().int().min(1).default(64),
         seed: z.number().int().default(0),
+        /** ONNX model: input [N,3,H,W] float, output [N,D]. */
+        path: z.string().optional(),
+        inputSize: z.number().int().min(8).default(224),
+        batchSize: z.number().int().min(1).default(32),
+        mean: z.tuple([z.number(), z.number(), z.number()]).optional(),
+        std: z.tuple([z.number(), z.number(), z.number()]).optional(),
       })
-      .prefault({}),
+      .prefault({})
+      .refine((e) => e.name !== 'onnx' || !!e.path, { message: "encoder 'onnx' needs a path" }),
     /** Patches read ahead of the encoder (tile decoding overlaps compute). */
     readAhead: z.number().int().min(1).default(8),
     /** Slides processed concurrently. */
@@ -100,7 +109,54 @@ export interface PreprocessResult {
 
 function settingsHash(cfg: PreprocessConfig): string {
   const { slideConcurrency: _a, readAhead: _b, ...rest } = cfg;
-  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
+  const h = createHash('sha256').update(JSON.stringify(rest));
+  if (cfg.encoder.name === 'onnx' && cfg.encoder.path) h.update(readFileSync(cfg.encoder.path));
+  return h.digest('hex').slice(0, 16);
+}
+
+/** The built-in encoder or an ONNX model behind one interface. */
+interface FeatureEncoder {
+  readonly dim: number;
+  /** Features for a batch of (normalized) patches. */
+  encode(patches: Rgb[]): Promise<Float32Array>;
+  /** Patches buffered before `encode` (bounds memory for big slides). */
+  readonly batchSize: number;
+  close(): Promise<void>;
+}
+
+async function openEncoder(cfg: PreprocessConfig, outDir: string): Promise<FeatureEncoder> {
+  if (cfg.encoder.name === 'onnx') {
+    const path = resolve(cfg.encoder.path as string);
+    const onnx = await OnnxPatchEncoder.open(path, {
+      inputSize: cfg.encoder.inputSize,
+      batchSize: cfg.encoder.batchSize,
+      ...(cfg.encoder.mean ? { mean: cfg.encoder.mean } : {}),
+      ...(cfg.encoder.std ? { std: cfg.encoder.std } : {}),
+    });
+    return {
+      dim: onnx.dim,
+      batchSize: cfg.encoder.batchSize,
+      encode: (p) => onnx.encode(p),
+      close: () => onnx.close(),
+    };
+  }
+  const enc = new PatchEncoder(cfg.encoder.dim, cfg.encoder.seed);
+  writeSafetensors(join(outDir, 'encoder.safetensors'), enc.stateDict(), {
+    format: 'pt',
+    encoder: cfg.encoder.name,
+  });
+  return {
+    dim: enc.outDim,
+    batchSize: 256,
+    async encode(patches) {
+      const flat = new Float32Array(patches.length * DESCRIPTOR_DIM);
+      for (const [i, p] of patches.entries()) flat.set(patchDescriptor(p), i * DESCRIPTOR_DIM);
+      return enc.encode(flat, patches.length);
+    },
+    async close() {
+      enc.dispose();
+    },
+  };
 }
 
 export interface SlideInput {
@@ -145,7 +201,7 @@ async function readPatch(
 async function processSlide(
   input: SlideInput,
   cfg: PreprocessConfig,
-  encoder: PatchEncoder,
+  encoder: FeatureEncoder,
   outDir: string,
 ): Promise<SlideQcRecord> {
   const t0 = performance.now();
@@ -239,7 +295,8 @@ async function processSlide(
         cfg.patchSize,
       );
     for (let k = 0; k < Math.min(cfg.readAhead, count); k++) pending.push(start(k));
-    const descriptors: Float32Array[] = [];
+    const featureChunks: Float32Array[] = [];
+    let batch: Rgb[] = [];
     const kept: number[] = [];
     for (let k = 0; k < count; k++) {
       const patch = await (pending.shift() as Promise<Rgb>);
@@ -258,18 +315,27 @@ async function processSlide(
         if (norm) pixels = norm;
         else rec.stain_fallback++;
       }
-      descriptors.push(patchDescriptor({ width: cfg.patchSize, height: cfg.patchSize, data: pixels }));
+      batch.push({ width: cfg.patchSize, height: cfg.patchSize, data: pixels });
       kept.push(x, y);
+      if (batch.length >= encoder.batchSize) {
+        featureChunks.push(await encoder.encode(batch));
+        batch = [];
+      }
     }
-    rec.accepted = descriptors.length;
-    if (descriptors.length === 0) {
+    if (batch.length) featureChunks.push(await encoder.encode(batch));
+    const accepted = kept.length / 2;
+    rec.accepted = accepted;
+    if (accepted === 0) {
       rec.status = 'no-usable-patches';
       rec.message = 'every tissue patch was rejected by QC';
       return rec;
     }
-    const flat = new Float32Array(descriptors.length * DESCRIPTOR_DIM);
-    for (const [i, d] of descriptors.entries()) flat.set(d, i * DESCRIPTOR_DIM);
-    const features = encoder.encode(flat, descriptors.length);
+    const features = new Float32Array(accepted * encoder.dim);
+    let off = 0;
+    for (const c of featureChunks) {
+      features.set(c, off);
+      off += c.length;
+    }
     mkdirSync(join(outDir, 'bags'), { recursive: true });
     const bagPath = join(outDir, 'bags', `${input.slideId}.h5`);
     const tmp = `${bagPath}.tmp-${process.pid}`;
@@ -277,7 +343,7 @@ async function processSlide(
     await writeFeatureBag(tmp, {
       features,
       coords: Int32Array.from(kept),
-      dim: encoder.outDim,
+      dim: encoder.dim,
       attributes: {
         patch_level: grid.level,
         patch_size: cfg.patchSize,
@@ -295,8 +361,8 @@ async function processSlide(
     // The magnification of each patch (one scale here; multi-scale bags concatenate scales).
     const f = await Hdf5File.open(tmp, 'a');
     try {
-      f.writeDataset('magnifications', new Float32Array(descriptors.length).fill(magnification), {
-        shape: [descriptors.length],
+      f.writeDataset('magnifications', new Float32Array(accepted).fill(magnification), {
+        shape: [accepted],
       });
     } finally {
       f.close();
@@ -351,11 +417,7 @@ export async function preprocess(
     const prev = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
     if (prev.settings === settings) manifest = prev;
   }
-  const encoder = new PatchEncoder(cfg.encoder.dim, cfg.encoder.seed);
-  writeSafetensors(join(out, 'encoder.safetensors'), encoder.stateDict(), {
-    format: 'pt',
-    encoder: cfg.encoder.name,
-  });
+  const encoder = await openEncoder(cfg, out);
   let next = 0;
   let finished = 0;
   const worker = async () => {
@@ -380,7 +442,7 @@ export async function preprocess(
   await Promise.all(
     Array.from({ length: Math.min(cfg.slideConcurrency, Math.max(1, slides.length)) }, worker),
   );
-  encoder.dispose();
+  await encoder.close();
   const records = slides.map((s) => manifest.slides[s.slideId] as SlideQcRecord);
   const totals = {
     slides: records.length,
