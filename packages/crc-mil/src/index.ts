@@ -47,11 +47,17 @@ export { isPenPixel, measurePatch, QC_DEFAULTS, QC_REASONS, type QcReason, qcRea
 export { type ClassificationReport, classificationReport, type Estimate } from './report';
 export {
   fitMacenko,
+  type LabStats,
+  labStats,
+  labToRgb,
   MACENKO_DEFAULT_TARGET,
   MACENKO_HE_REF,
   MACENKO_MAX_C_REF,
   macenko,
   normalizeMacenko,
+  normalizeReinhard,
+  REINHARD_DEFAULT_TARGET,
+  rgbToLab,
   StainError,
   stainConcentrations,
 } from './stain';

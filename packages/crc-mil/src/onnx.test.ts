@@ -66,7 +66,7 @@ describe('ONNX patch encoder', () => {
     await expect(OnnxPatchEncoder.open(bad, { inputSize: 16 })).rejects.toThrow(CrcMilDataError);
   });
 
-  it('preprocess writes bags of ONNX features', async () => {
+  it('preprocess writes bags of ONNX features (Reinhard-normalized patches)', async () => {
     const synth = await synthesize(join(dir, 'data'), {
       seed: 5,
       patients: 3,
@@ -81,6 +81,7 @@ describe('ONNX patch encoder', () => {
         patchSize: 32,
         magnification: 20,
         tissue: { maxSize: 128, minTissueArea: 5000, minHoleArea: 4000 },
+        stainNorm: 'reinhard',
         encoder: { name: 'onnx', path: modelPath, inputSize: 16, batchSize: 4 },
       },
       () => {},
@@ -90,5 +91,6 @@ describe('ONNX patch encoder', () => {
     expect(bag.dim).toBe(6);
     expect(bag.count).toBe(r.slides[0]?.accepted);
     expect(bag.attributes.encoder).toBe('onnx');
+    expect(bag.attributes.stain_norm).toBe('reinhard');
   });
 });

@@ -15,7 +15,7 @@ import { CrcMilArgumentError } from './errors';
 import { type Rgb, resizeArea } from './image';
 import { OnnxPatchEncoder } from './onnx';
 import { measurePatch, QC_DEFAULTS, QC_REASONS, type QcReason, qcReason } from './qc';
-import { macenko } from './stain';
+import { macenko, normalizeReinhard, REINHARD_DEFAULT_TARGET } from './stain';
 import { writeAtomic } from './synth/generator';
 import { detectTissue, patchGrid, TISSUE_DEFAULTS, targetDownsample } from './tissue';
 
@@ -46,7 +46,14 @@ export const PreprocessConfigSchema = z
         minLaplacianVariance: z.number().default(QC_DEFAULTS.minLaplacianVariance),
       })
       .prefault({}),
-    stainNorm: z.enum(['macenko', 'none']).default('macenko'),
+    stainNorm: z.enum(['macenko', 'reinhard', 'none']).default('macenko'),
+    /** Reinhard target L*a*b* statistics (default REINHARD_DEFAULT_TARGET). */
+    reinhardTarget: z
+      .object({
+        mean: z.tuple([z.number(), z.number(), z.number()]),
+        std: z.tuple([z.number(), z.number(), z.number()]),
+      })
+      .optional(),
     encoder: z
       .object({
         /** 'meddl-stain-texture' (built in) or 'onnx' (a model file, e.g. a pretrained pathology encoder). */
@@ -314,6 +321,8 @@ async function processSlide(
         const norm = macenko(pixels);
         if (norm) pixels = norm;
         else rec.stain_fallback++;
+      } else if (cfg.stainNorm === 'reinhard') {
+        pixels = normalizeReinhard(pixels, cfg.reinhardTarget ?? REINHARD_DEFAULT_TARGET);
       }
       batch.push({ width: cfg.patchSize, height: cfg.patchSize, data: pixels });
       kept.push(x, y);

@@ -1,6 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fitMacenko, normalizeMacenko, percentile, StainError, symmetricEigen3 } from './stain';
+import {
+  fitMacenko,
+  labStats,
+  labToRgb,
+  normalizeMacenko,
+  normalizeReinhard,
+  percentile,
+  rgbToLab,
+  StainError,
+  symmetricEigen3,
+} from './stain';
 
 interface Case {
   seed: number;
@@ -48,5 +58,43 @@ describe('Macenko against the numpy reference (torchstain recipe)', () => {
     expect(values[1]).toBeCloseTo(3, 10);
     expect(values[2]).toBeCloseTo(5, 10);
     expect(Math.abs((vectors[2] as number[])[2] as number)).toBeCloseTo(1, 10);
+  });
+});
+
+describe('Reinhard in L*a*b* against scikit-image', () => {
+  const r = JSON.parse(
+    readFileSync(new URL('../fixtures/stain/reinhard_reference.json', import.meta.url), 'utf8'),
+  ) as {
+    source: number[];
+    target: number[];
+    labSource: number[];
+    targetMean: number[];
+    targetStd: number[];
+    normalized: number[];
+  };
+
+  it('rgb2lab, target statistics and the normalized image match', () => {
+    const lab = rgbToLab(Uint8Array.from(r.source));
+    let maxLab = 0;
+    for (let i = 0; i < lab.length; i++)
+      maxLab = Math.max(maxLab, Math.abs((lab[i] as number) - (r.labSource[i] as number)));
+    expect(maxLab).toBeLessThan(1e-6);
+    const stats = labStats(rgbToLab(Uint8Array.from(r.target)));
+    for (let c = 0; c < 3; c++) {
+      expect(stats.mean[c]).toBeCloseTo(r.targetMean[c] as number, 8);
+      expect(stats.std[c]).toBeCloseTo(r.targetStd[c] as number, 8);
+    }
+    const out = normalizeReinhard(Uint8Array.from(r.source), stats);
+    let maxDiff = 0;
+    for (let i = 0; i < out.length; i++)
+      maxDiff = Math.max(maxDiff, Math.abs((out[i] as number) - (r.normalized[i] as number)));
+    // Rounding of values within float error of .5 may differ by one level.
+    expect(maxDiff).toBeLessThanOrEqual(1);
+  });
+
+  it('lab2rgb inverts rgb2lab', () => {
+    const rgb = Uint8Array.from(r.source);
+    const back = labToRgb(rgbToLab(rgb));
+    for (let i = 0; i < rgb.length; i++) expect(Math.round((back[i] as number) * 255)).toBe(rgb[i]);
   });
 });

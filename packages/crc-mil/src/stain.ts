@@ -260,3 +260,129 @@ export function stainConcentrations(
   ]);
   return concentrations(opticalDensity(rgb, io), m);
 }
+
+// ---- Reinhard (Reinhard et al. 2001) in CIE L*a*b* ---------------------------------------------
+// Per-channel mean and std of the tissue's L*a*b* values are matched to a target's. The colour
+// conversion is sRGB (IEC 61966-2-1 transfer curve) → XYZ (D65) → L*a*b*, as scikit-image's
+// rgb2lab / lab2rgb compute it; checked against scikit-image (fixtures/stain/make_fixture.py).
+
+const D65 = [0.95047, 1.0, 1.08883];
+const RGB2XYZ = [
+  [0.412453, 0.35758, 0.180423],
+  [0.212671, 0.71516, 0.072169],
+  [0.019334, 0.119193, 0.950227],
+];
+// Inverse of RGB2XYZ (as scikit-image's xyz_from_rgb inverse, computed once).
+const XYZ2RGB = invert3(RGB2XYZ);
+
+function invert3(m: number[][]): number[][] {
+  const [a, b, c] = m[0] as number[];
+  const [d, e, f] = m[1] as number[];
+  const [g, h, i] = m[2] as number[];
+  const A = e * i - f * h;
+  const B = -(d * i - f * g);
+  const C = d * h - e * g;
+  const det = (a as number) * A + (b as number) * B + (c as number) * C;
+  return [
+    [A / det, -((b as number) * i - (c as number) * h) / det, ((b as number) * f - (c as number) * e) / det],
+    [B / det, ((a as number) * i - (c as number) * g) / det, -((a as number) * f - (c as number) * d) / det],
+    [C / det, -((a as number) * h - (b as number) * g) / det, ((a as number) * e - (b as number) * d) / det],
+  ] as number[][];
+}
+
+/** sRGB uint8 → L*a*b* (float64, interleaved). */
+export function rgbToLab(rgb: Uint8Array): Float64Array {
+  const n = rgb.length / 3;
+  const out = new Float64Array(rgb.length);
+  const lin = (v: number) => {
+    const c = v / 255;
+    return c > 0.04045 ? ((c + 0.055) / 1.055) ** 2.4 : c / 12.92;
+  };
+  const f = (t: number) => (t > 0.008856 ? Math.cbrt(t) : 7.787 * t + 16 / 116);
+  for (let p = 0; p < n; p++) {
+    const r = lin(rgb[3 * p] as number);
+    const g = lin(rgb[3 * p + 1] as number);
+    const b = lin(rgb[3 * p + 2] as number);
+    const xyz = RGB2XYZ.map(
+      (row, k) =>
+        ((row[0] as number) * r + (row[1] as number) * g + (row[2] as number) * b) / (D65[k] as number),
+    );
+    const fx = f(xyz[0] as number);
+    const fy = f(xyz[1] as number);
+    const fz = f(xyz[2] as number);
+    const y = xyz[1] as number;
+    out[3 * p] = y > 0.008856 ? 116 * fy - 16 : 903.3 * y;
+    out[3 * p + 1] = 500 * (fx - fy);
+    out[3 * p + 2] = 200 * (fy - fz);
+  }
+  return out;
+}
+
+/** L*a*b* → sRGB in [0, 1] (float64, clipped), as scikit-image's lab2rgb. */
+export function labToRgb(lab: Float64Array): Float64Array {
+  const n = lab.length / 3;
+  const out = new Float64Array(lab.length);
+  const finv = (t: number) => (t > 0.2068966 ? t ** 3 : (t - 16 / 116) / 7.787);
+  const gamma = (c: number) => (c > 0.0031308 ? 1.055 * c ** (1 / 2.4) - 0.055 : 12.92 * c);
+  for (let p = 0; p < n; p++) {
+    const fy = ((lab[3 * p] as number) + 16) / 116;
+    const fx = fy + (lab[3 * p + 1] as number) / 500;
+    const fz = Math.max(0, fy - (lab[3 * p + 2] as number) / 200);
+    const xyz = [finv(fx) * (D65[0] as number), finv(fy) * (D65[1] as number), finv(fz) * (D65[2] as number)];
+    for (let c = 0; c < 3; c++) {
+      const row = XYZ2RGB[c] as number[];
+      const v =
+        (row[0] as number) * (xyz[0] as number) +
+        (row[1] as number) * (xyz[1] as number) +
+        (row[2] as number) * (xyz[2] as number);
+      out[3 * p + c] = Math.min(1, Math.max(0, gamma(Math.max(0, v))));
+    }
+  }
+  return out;
+}
+
+export interface LabStats {
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** Mean and (population) std per L*a*b* channel. */
+export function labStats(lab: Float64Array): LabStats {
+  const n = lab.length / 3;
+  const mean: [number, number, number] = [0, 0, 0];
+  const std: [number, number, number] = [0, 0, 0];
+  for (let c = 0; c < 3; c++) {
+    let s = 0;
+    for (let p = 0; p < n; p++) s += lab[3 * p + c] as number;
+    const m = s / n;
+    let q = 0;
+    for (let p = 0; p < n; p++) q += ((lab[3 * p + c] as number) - m) ** 2;
+    mean[c] = m;
+    std[c] = Math.sqrt(q / n);
+  }
+  return { mean, std };
+}
+
+/**
+ * Default Reinhard target: the L*a*b* statistics of the seeded H&E-like reference patch of
+ * fixtures/stain/make_fixture.py (seed 2), as scikit-image computes them. Set your own with
+ * `preprocess.reinhardTarget` (e.g. labStats of a reference patch from your lab).
+ */
+export const REINHARD_DEFAULT_TARGET: LabStats = {
+  mean: [55.3374, 30.4093, -19.035],
+  std: [19.7656, 11.8839, 9.3377],
+};
+
+/** Reinhard normalization of an RGB image to target L*a*b* statistics; returns uint8 RGB (rounded). */
+export function normalizeReinhard(rgb: Uint8Array, target: LabStats): Uint8Array {
+  const lab = rgbToLab(rgb);
+  const src = labStats(lab);
+  for (let p = 0; p < lab.length / 3; p++) {
+    for (let c = 0; c < 3; c++) {
+      const sd = src.std[c] > 1e-8 ? src.std[c] : 1;
+      lab[3 * p + c] = (((lab[3 * p + c] as number) - src.mean[c]) / sd) * target.std[c] + target.mean[c];
+    }
+  }
+  const out = labToRgb(lab);
+  return Uint8Array.from(out, (v) => Math.round(v * 255));
+}
