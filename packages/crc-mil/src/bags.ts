@@ -2,7 +2,7 @@
 // bag), with the label and clinical columns. Slides QC skipped are listed, not silently dropped.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readFeatureBag } from '@meddl/data';
+import { Hdf5File, readFeatureBag } from '@meddl/data';
 import { type ClinicalRow, readClinical } from './clinical';
 import { CrcMilDataError } from './errors';
 import type { SlideQcRecord } from './preprocess';
@@ -23,6 +23,10 @@ export interface PatientBag {
   features: Float32Array;
   count: number;
   dim: number;
+  /** Magnification of each patch (the bag's `magnifications` dataset; one value for single-scale bags). */
+  magnifications: Float32Array;
+  /** Index of each patch's magnification in the run's scale list (set by the caller; see scaleIndexOf). */
+  scaleIndex?: Int32Array;
   slides: SlidePart[];
   /** The first slide's clinical row (patient-level columns agree across a patient's slides). */
   clinical: ClinicalRow;
@@ -70,6 +74,7 @@ export async function loadCohort(
         `patient ${patientId}: subtype '${subtype}' is not one of ${classes.join(', ')}`,
       );
     const feats: Float32Array[] = [];
+    const mags: Float32Array[] = [];
     const slides: SlidePart[] = [];
     let count = 0;
     let dim = 0;
@@ -88,6 +93,9 @@ export async function loadCohort(
         continue;
       }
       const bag = await readFeatureBag(join(dir, rec.bag));
+      mags.push(
+        await readMagnifications(join(dir, rec.bag), bag.count, Number(bag.attributes.magnification ?? -1)),
+      );
       if (dim && bag.dim !== dim)
         throw new CrcMilDataError(join(dir, rec.bag), `feature dim ${bag.dim} differs from ${dim}`);
       dim = bag.dim;
@@ -111,6 +119,12 @@ export async function loadCohort(
       features.set(f, off);
       off += f.length;
     }
+    const magnifications = new Float32Array(count);
+    let moff = 0;
+    for (const m of mags) {
+      magnifications.set(m, moff);
+      moff += m.length;
+    }
     patients.push({
       patientId,
       label,
@@ -118,11 +132,27 @@ export async function loadCohort(
       features,
       count,
       dim,
+      magnifications,
       slides,
       clinical: slideRows[0] as ClinicalRow,
     });
   }
   return { patients, excludedSlides, excludedPatients };
+}
+
+/** The per-patch magnifications of a bag (CLAM bags without the dataset: the bag's attribute). */
+export async function readMagnifications(
+  path: string,
+  count: number,
+  fallback: number,
+): Promise<Float32Array> {
+  const f = await Hdf5File.open(path);
+  try {
+    if (!f.keys('/').includes('magnifications')) return new Float32Array(count).fill(fallback);
+    return Float32Array.from(f.readSlice('magnifications', [null]) as ArrayLike<number>);
+  } finally {
+    f.close();
+  }
 }
 
 /** Per-dimension mean and std of all patches of the given patients. */

@@ -26,6 +26,8 @@ export const CrcMilRunConfigSchema = z.object({
     .object({
       preset: z.enum(['tiny', 'base']).default('tiny'),
       head: MilModelConfigSchema.shape.head,
+      /** Attend within each magnification, then across them (needs preprocess.extraMagnifications). */
+      multiScale: z.boolean().default(false),
       hidden: z.number().int().optional(),
       attnDim: z.number().int().optional(),
       dropout: z.number().optional(),

@@ -29,7 +29,15 @@ import { writeAttentionHeatmap } from './heatmap';
 import { type PreprocessResult, preprocess, type SlideQcRecord } from './preprocess';
 import { type ClassificationReport, classificationReport } from './report';
 import { synthesize, writeAtomic } from './synth/generator';
-import { inferBag, innerSplit, predictiveLogits, type TrainedModel, trainModel } from './train';
+import {
+  inferBag,
+  innerSplit,
+  predictiveLogits,
+  scaleIndexOf,
+  scaleList,
+  type TrainedModel,
+  trainModel,
+} from './train';
 
 export function parseRunConfig(input: CrcMilRunConfigInput): CrcMilRunConfig {
   const parsed = CrcMilRunConfigSchema.safeParse(input);
@@ -110,6 +118,8 @@ export async function evaluate(
   const pre = await prepareData(cfg, log);
   const cohort = await loadCohort(cfg.data.clinical, cfg.data.preprocessDir, cfg.classes);
   const patients = cohort.patients;
+  if (cfg.model.multiScale)
+    for (const p of patients) p.scaleIndex = scaleIndexOf(p.magnifications, scaleList(cfg));
   if (patients.length < cfg.cv.folds)
     throw new CrcMilDataError(
       cfg.data.clinical,
@@ -191,18 +201,24 @@ export async function evaluate(
         if (drawn >= nHeat) break;
         const rec = manifestSlides[s.slideId];
         if (!rec) continue;
+        const scales = p.scaleIndex?.subarray(s.start, s.end);
         const { attention } = inferBag(
           trained.model,
           p.features.subarray(s.start * p.dim, s.end * p.dim),
           s.end - s.start,
           p.dim,
+          scales,
+        );
+        // Multi-scale bags: paint the primary magnification's patches (one patch size per map).
+        const rows = Array.from({ length: s.end - s.start }, (_, i) => i).filter(
+          (i) => !scales || scales[i] === 0,
         );
         await writeAttentionHeatmap(
           rec.file,
           s.slideId,
-          s.coords,
+          Int32Array.from(rows.flatMap((i) => [s.coords[2 * i] as number, s.coords[2 * i + 1] as number])),
           s.patchSizeLevel0,
-          attention,
+          Float32Array.from(rows, (i) => attention[i] as number),
           join(runDir, 'heatmaps'),
           { topK: cfg.eval.topK, maxSize: 512 },
         );

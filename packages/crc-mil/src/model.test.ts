@@ -98,4 +98,43 @@ describe('GatedAttentionMil', () => {
     m.dispose();
     opt.dispose();
   });
+
+  it('multi-scale: attends within each magnification, then across scales', () => {
+    const m = new GatedAttentionMil({
+      inDim: 4,
+      hidden: 6,
+      attnDim: 3,
+      numClasses: 2,
+      scales: 2,
+      dropout: 0,
+    });
+    expect(Object.keys(m.stateDict())).toContain('scale_attention_c.weight');
+    const scales = Int32Array.from([0, 0, 1, 1, 1]);
+    const { logits, attention } = m.forward(
+      tf.randomNormal([5, 4], 0, 1, 'float32', 2) as tf.Tensor2D,
+      scales,
+    );
+    expect(logits.shape).toEqual([1, 2]);
+    expect(attention.sum().dataSync()[0]).toBeCloseTo(1, 5);
+    // A bag with a single scale present still works (that scale gets weight 1).
+    const one = m.forward(
+      tf.randomNormal([3, 4], 0, 1, 'float32', 3) as tf.Tensor2D,
+      Int32Array.from([1, 1, 1]),
+    );
+    expect(one.attention.sum().dataSync()[0]).toBeCloseTo(1, 5);
+    // Gradients reach the cross-scale attention.
+    const grads = tf.variableGrads(
+      () =>
+        evidentialMseLoss(
+          m.forward(tf.randomNormal([5, 4], 0, 1, 'float32', 4) as tf.Tensor2D, scales).logits,
+          [1],
+          1,
+        ),
+      m.trainableParameters(),
+    );
+    const name = (m.scaleAttentionC as { weight: tf.Variable }).weight.name;
+    const g = grads.grads[name] as tf.Tensor;
+    expect(g.abs().sum().dataSync()[0]).toBeGreaterThan(0);
+    m.dispose();
+  });
 });

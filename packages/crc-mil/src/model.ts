@@ -19,6 +19,11 @@ export const MilModelConfigSchema = z.object({
   numClasses: z.number().int().min(2).default(3),
   dropout: z.number().min(0).max(1).default(0.25),
   head: z.enum(['softmax', 'evidential']).default('softmax'),
+  /**
+   * Number of magnifications in the bags. With more than one, attention runs within each scale
+   * (shared attention_a/b/c) and then across the pooled scale vectors (scale_attention_a/b/c).
+   */
+  scales: z.number().int().min(1).default(1),
 });
 export type MilModelConfig = z.infer<typeof MilModelConfigSchema>;
 export type MilModelConfigInput = z.input<typeof MilModelConfigSchema>;
@@ -42,6 +47,9 @@ export class GatedAttentionMil extends Module {
   readonly attentionC: Linear;
   readonly classifier: Linear;
   readonly drop: Dropout;
+  readonly scaleAttentionA: Linear | null = null;
+  readonly scaleAttentionB: Linear | null = null;
+  readonly scaleAttentionC: Linear | null = null;
   readonly featureMean: tf.Variable;
   readonly featureStd: tf.Variable;
 
@@ -55,6 +63,17 @@ export class GatedAttentionMil extends Module {
     this.attentionA = this.registerModule('attention_a', new Linear(c.hidden, c.attnDim, { rng }));
     this.attentionB = this.registerModule('attention_b', new Linear(c.hidden, c.attnDim, { rng }));
     this.attentionC = this.registerModule('attention_c', new Linear(c.attnDim, 1, { rng }));
+    if (c.scales > 1) {
+      this.scaleAttentionA = this.registerModule(
+        'scale_attention_a',
+        new Linear(c.hidden, c.attnDim, { rng }),
+      );
+      this.scaleAttentionB = this.registerModule(
+        'scale_attention_b',
+        new Linear(c.hidden, c.attnDim, { rng }),
+      );
+      this.scaleAttentionC = this.registerModule('scale_attention_c', new Linear(c.attnDim, 1, { rng }));
+    }
     this.classifier = this.registerModule('classifier', new Linear(c.hidden, c.numClasses, { rng }));
     this.drop = this.registerModule('drop', new Dropout(c.dropout, rng));
   }
@@ -65,16 +84,56 @@ export class GatedAttentionMil extends Module {
     this.featureStd.assign(tf.tensor1d(std.map((s) => (s > 1e-6 ? s : 1))));
   }
 
-  forward(bag: tf.Tensor2D): MilOutput {
+  /** Gated attention scores (pre-softmax) of rows h [N, hidden] → [N]. */
+  private scores(h: tf.Tensor2D, a: Linear, b: Linear, c: Linear): tf.Tensor1D {
+    const gate = tf.mul(tf.tanh(a.forward(h)), tf.sigmoid(b.forward(h)));
+    return tf.reshape(c.forward(gate), [-1]) as tf.Tensor1D;
+  }
+
+  /**
+   * `scaleIndex` [N] (0..scales−1) gives each patch's magnification for the multi-scale model.
+   * The returned attention is per patch: within-scale attention × that scale's weight (sums to 1).
+   */
+  forward(bag: tf.Tensor2D, scaleIndex?: Int32Array): MilOutput {
     return tf.tidy(() => {
       const x = tf.div(tf.sub(bag, this.featureMean), this.featureStd);
       const h = this.drop.forward(tf.relu(this.fc.forward(x))) as tf.Tensor2D;
-      const gate = tf.mul(tf.tanh(this.attentionA.forward(h)), tf.sigmoid(this.attentionB.forward(h)));
-      const scores = tf.reshape(this.attentionC.forward(gate), [-1]) as tf.Tensor1D;
-      const attention = tf.softmax(scores) as tf.Tensor1D;
-      const pooled = tf.matMul(tf.reshape(attention, [1, -1]), h);
-      const logits = this.classifier.forward(pooled) as tf.Tensor2D;
-      return { logits, attention };
+      const scores = this.scores(h, this.attentionA, this.attentionB, this.attentionC);
+      if (this.config.scales === 1 || !scaleIndex || !this.scaleAttentionA) {
+        const attention = tf.softmax(scores) as tf.Tensor1D;
+        const pooled = tf.matMul(tf.reshape(attention, [1, -1]), h);
+        return { logits: this.classifier.forward(pooled) as tf.Tensor2D, attention };
+      }
+      // Within-scale softmax as a masked softmax over the whole bag (no gather: wasm-safe gradients).
+      const present: number[] = [];
+      const pooledRows: tf.Tensor2D[] = [];
+      const within: tf.Tensor1D[] = [];
+      for (let sIdx = 0; sIdx < this.config.scales; sIdx++) {
+        const maskArr = Float32Array.from(scaleIndex, (v) => (v === sIdx ? 1 : 0));
+        if (!maskArr.some((v) => v > 0)) continue;
+        const mask = tf.tensor1d(maskArr);
+        const masked = tf.add(scores, tf.mul(tf.sub(1, mask), -1e9));
+        const a = tf.mul(tf.softmax(masked), mask) as tf.Tensor1D;
+        within.push(a);
+        pooledRows.push(tf.matMul(tf.reshape(a, [1, -1]), h));
+        present.push(sIdx);
+      }
+      const perScale = tf.concat(pooledRows, 0) as tf.Tensor2D; // [S', hidden]
+      const scaleWeights = tf.softmax(
+        this.scores(
+          perScale,
+          this.scaleAttentionA,
+          this.scaleAttentionB as Linear,
+          this.scaleAttentionC as Linear,
+        ),
+      ) as tf.Tensor1D;
+      const pooled = tf.matMul(tf.reshape(scaleWeights, [1, -1]), perScale);
+      const w = scaleWeights.unstack();
+      let attention = tf.zerosLike(scores) as tf.Tensor1D;
+      within.forEach((a, i) => {
+        attention = tf.add(attention, tf.mul(a, w[i] as tf.Tensor)) as tf.Tensor1D;
+      });
+      return { logits: this.classifier.forward(pooled) as tf.Tensor2D, attention };
     });
   }
 

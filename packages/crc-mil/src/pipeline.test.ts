@@ -200,6 +200,34 @@ describe('cross-validation, training and prediction', () => {
     expect(out[1]?.reason).toMatch(/no-tissue/);
   }, 120_000);
 
+  it('multi-scale: 20x + 10x bags with per-patch magnifications, a model over both, prediction', async () => {
+    const ms = { ...pre, extraMagnifications: [10] };
+    const r = await train(
+      {
+        ...config(),
+        name: 'multiscale',
+        data: { clinical: synth.clinicalCsv, preprocessDir: join(dir, 'pre-ms') },
+        preprocess: ms,
+        model: { preset: 'tiny' as const, head: 'softmax' as const, multiScale: true },
+        training: { maxEpochs: 1, lr: 0.003 },
+      },
+      () => {},
+    );
+    const info = JSON.parse(readFileSync(join(r.runDir, 'final', 'model.json'), 'utf8'));
+    expect(info.model.scales).toBe(2);
+    const manifest = JSON.parse(readFileSync(join(dir, 'pre-ms', 'manifest.json'), 'utf8'));
+    const done = Object.values(manifest.slides as Record<string, { status: string; bag?: string }>).find(
+      (x) => x.status === 'done',
+    );
+    const f = await Hdf5File.open(join(dir, 'pre-ms', done?.bag as string));
+    const mags = new Set(Array.from(f.readSlice('magnifications', [null]) as Float32Array));
+    f.close();
+    expect(mags).toEqual(new Set([20, 10]));
+    const slide = join(dir, 'data', (synth.slides[0] as { slide_file: string }).slide_file);
+    const out = await predict([slide], join(r.runDir, 'final'), join(dir, 'pred-ms'), () => {});
+    expect(out[0]?.status).toBe('predicted');
+  }, 120_000);
+
   it('exports structural CLI commands', () => {
     expect(commands.map((c) => c.path.join(' '))).toEqual([
       'synth crc-mil',

@@ -8,7 +8,7 @@ import { readSafetensors, writeSafetensors } from '@meddl/checkpoint';
 import { readFeatureBag } from '@meddl/data';
 import { dirichletUncertainty, predictiveEntropy, softmax } from '@meddl/metrics';
 import { Generator } from '@meddl/tensor';
-import { loadCohort } from './bags';
+import { loadCohort, readMagnifications } from './bags';
 import { type CrcMilRunConfigInput, preprocessConfigOf } from './config';
 import { CrcMilDataError } from './errors';
 import { parseRunConfig, prepareData } from './evaluate';
@@ -16,7 +16,7 @@ import { writeAttentionHeatmap } from './heatmap';
 import { GatedAttentionMil, type MilModelConfig } from './model';
 import { type PreprocessConfig, preprocess } from './preprocess';
 import { writeAtomic } from './synth/generator';
-import { inferBag, innerSplit, trainModel } from './train';
+import { inferBag, innerSplit, scaleIndexOf, scaleList, trainModel } from './train';
 
 export interface SavedModelInfo {
   classes: string[];
@@ -43,6 +43,8 @@ export async function train(
   const cfg = parseRunConfig(input);
   await prepareData(cfg, log);
   const cohort = await loadCohort(cfg.data.clinical, cfg.data.preprocessDir, cfg.classes);
+  if (cfg.model.multiScale)
+    for (const p of cohort.patients) p.scaleIndex = scaleIndexOf(p.magnifications, scaleList(cfg));
   const { train: tr, val } = innerSplit(cohort.patients, cfg.training.valFraction, cfg.seed);
   const runDir = resolve(cfg.runsDir, cfg.name);
   const trained = await trainModel(cfg, tr, val, runDir, 'final', cfg.seed);
@@ -123,7 +125,17 @@ export async function predict(
         continue;
       }
       const bag = await readFeatureBag(join(work, rec.bag));
-      const { logits, attention } = inferBag(model, bag.features, bag.count, bag.dim);
+      const scales =
+        info.model.scales > 1
+          ? scaleIndexOf(
+              await readMagnifications(join(work, rec.bag), bag.count, Number(bag.attributes.magnification)),
+              [info.preprocess.magnification ?? -1, ...info.preprocess.extraMagnifications],
+            )
+          : undefined;
+      const { logits, attention } = inferBag(model, bag.features, bag.count, bag.dim, scales);
+      const primary = Array.from({ length: bag.count }, (_, i) => i).filter(
+        (i) => !scales || scales[i] === 0,
+      );
       const pl =
         info.model.head === 'evidential'
           ? Float64Array.from(logits, (z) => Math.log(Math.log1p(Math.exp(z)) + 1))
@@ -139,9 +151,11 @@ export async function predict(
       const heat = await writeAttentionHeatmap(
         path,
         slideId,
-        bag.coords,
+        Int32Array.from(
+          primary.flatMap((i) => [bag.coords[2 * i] as number, bag.coords[2 * i + 1] as number]),
+        ),
         Number(bag.attributes.patch_size_level0),
-        attention,
+        Float32Array.from(primary, (i) => attention[i] as number),
         work,
         { topK: 3 },
       );

@@ -73,6 +73,8 @@ export const PreprocessConfigSchema = z
     readAhead: z.number().int().min(1).default(8),
     /** Slides processed concurrently. */
     slideConcurrency: z.number().int().min(1).default(1),
+    /** Further magnifications for multi-scale bags (each patch's magnification is stored per row). */
+    extraMagnifications: z.array(z.number().positive()).default([]),
     /** Cap on patches per slide (evenly subsampled from the grid); 0 = all. */
     maxPatches: z.number().int().min(0).default(0),
   })
@@ -99,7 +101,7 @@ export interface SlideQcRecord {
   seconds: number;
   bag?: string;
   /** Level-0 top-left of each rejected patch and why. */
-  rejected_patches: [number, number, QcReason][];
+  rejected_patches: [number, number, QcReason, number][];
 }
 
 export interface PreprocessResult {
@@ -271,64 +273,83 @@ async function processSlide(
       assumeMpp: cfg.assumeMpp,
     });
     if (!grid) throw new Error('unreachable: resolution checked above');
+    // Multi-scale bags: further grids at extraMagnifications over the same tissue mask.
+    const grids = [grid];
+    for (const m of cfg.extraMagnifications) {
+      const g = patchGrid(slide, tissue, {
+        patchSize: cfg.patchSize,
+        magnification: m,
+        minTissueFraction: cfg.minTissueFraction,
+        assumeMpp: cfg.assumeMpp,
+      });
+      if (g) grids.push(g);
+    }
     rec.grid_cells = grid.cells;
     rec.below_tissue = grid.belowTissue;
-    let coords = grid.coords;
-    if (cfg.maxPatches > 0 && grid.count > cfg.maxPatches) {
+    const subsample = (c: Int32Array, n: number) => {
+      if (cfg.maxPatches <= 0 || n <= cfg.maxPatches) return c;
       const keep = new Int32Array(cfg.maxPatches * 2);
       for (let k = 0; k < cfg.maxPatches; k++) {
-        const j = Math.floor((k * grid.count) / cfg.maxPatches);
-        keep[2 * k] = coords[2 * j] as number;
-        keep[2 * k + 1] = coords[2 * j + 1] as number;
+        const j = Math.floor((k * n) / cfg.maxPatches);
+        keep[2 * k] = c[2 * j] as number;
+        keep[2 * k + 1] = c[2 * j + 1] as number;
       }
-      coords = keep;
-    }
-    const count = coords.length / 2;
-    rec.candidates = count;
-    if (tissue.tissueFraction === 0 || count === 0) {
+      return keep;
+    };
+    const primaryCount = subsample(grid.coords, grid.count).length / 2;
+    rec.candidates = primaryCount;
+    if (tissue.tissueFraction === 0 || primaryCount === 0) {
       rec.status = 'no-tissue';
       rec.message = `no detectable tissue (tissue fraction ${tissue.tissueFraction.toFixed(4)}, Otsu ${tissue.otsu})`;
       return rec;
     }
-    // Read ahead: keep `readAhead` patch reads in flight while the current one is measured and encoded.
-    const pending: Promise<Rgb>[] = [];
-    const start = (k: number) =>
-      readPatch(
-        slide,
-        coords[2 * k] as number,
-        coords[2 * k + 1] as number,
-        grid.level,
-        grid.readSize,
-        cfg.patchSize,
-      );
-    for (let k = 0; k < Math.min(cfg.readAhead, count); k++) pending.push(start(k));
     const featureChunks: Float32Array[] = [];
     let batch: Rgb[] = [];
     const kept: number[] = [];
-    for (let k = 0; k < count; k++) {
-      const patch = await (pending.shift() as Promise<Rgb>);
-      if (k + cfg.readAhead < count) pending.push(start(k + cfg.readAhead));
-      const reason = qcReason(measurePatch(patch), cfg.qc);
-      const x = coords[2 * k] as number;
-      const y = coords[2 * k + 1] as number;
-      if (reason) {
-        rec.rejected[reason]++;
-        rec.rejected_patches.push([x, y, reason]);
-        continue;
-      }
-      let pixels = patch.data;
-      if (cfg.stainNorm === 'macenko') {
-        const norm = macenko(pixels);
-        if (norm) pixels = norm;
-        else rec.stain_fallback++;
-      } else if (cfg.stainNorm === 'reinhard') {
-        pixels = normalizeReinhard(pixels, cfg.reinhardTarget ?? REINHARD_DEFAULT_TARGET);
-      }
-      batch.push({ width: cfg.patchSize, height: cfg.patchSize, data: pixels });
-      kept.push(x, y);
-      if (batch.length >= encoder.batchSize) {
-        featureChunks.push(await encoder.encode(batch));
-        batch = [];
+    const keptMagnification: number[] = [];
+    for (const [gi, g] of grids.entries()) {
+      const coords = subsample(g.coords, g.count);
+      const count = coords.length / 2;
+      if (gi > 0) rec.candidates += count;
+      const mag = g.magnification ?? -1;
+      // Read ahead: keep `readAhead` patch reads in flight while the current one is measured and encoded.
+      const pending: Promise<Rgb>[] = [];
+      const start = (k: number) =>
+        readPatch(
+          slide,
+          coords[2 * k] as number,
+          coords[2 * k + 1] as number,
+          g.level,
+          g.readSize,
+          cfg.patchSize,
+        );
+      for (let k = 0; k < Math.min(cfg.readAhead, count); k++) pending.push(start(k));
+      for (let k = 0; k < count; k++) {
+        const patch = await (pending.shift() as Promise<Rgb>);
+        if (k + cfg.readAhead < count) pending.push(start(k + cfg.readAhead));
+        const reason = qcReason(measurePatch(patch), cfg.qc);
+        const x = coords[2 * k] as number;
+        const y = coords[2 * k + 1] as number;
+        if (reason) {
+          rec.rejected[reason]++;
+          rec.rejected_patches.push([x, y, reason, mag]);
+          continue;
+        }
+        let pixels = patch.data;
+        if (cfg.stainNorm === 'macenko') {
+          const norm = macenko(pixels);
+          if (norm) pixels = norm;
+          else rec.stain_fallback++;
+        } else if (cfg.stainNorm === 'reinhard') {
+          pixels = normalizeReinhard(pixels, cfg.reinhardTarget ?? REINHARD_DEFAULT_TARGET);
+        }
+        batch.push({ width: cfg.patchSize, height: cfg.patchSize, data: pixels });
+        kept.push(x, y);
+        keptMagnification.push(mag);
+        if (batch.length >= encoder.batchSize) {
+          featureChunks.push(await encoder.encode(batch));
+          batch = [];
+        }
       }
     }
     if (batch.length) featureChunks.push(await encoder.encode(batch));
@@ -370,7 +391,7 @@ async function processSlide(
     // The magnification of each patch (one scale here; multi-scale bags concatenate scales).
     const f = await Hdf5File.open(tmp, 'a');
     try {
-      f.writeDataset('magnifications', new Float32Array(accepted).fill(magnification), {
+      f.writeDataset('magnifications', Float32Array.from(keptMagnification), {
         shape: [accepted],
       });
     } finally {

@@ -24,6 +24,8 @@ export interface MilBatchItem {
   count: number;
   dim: number;
   label: number;
+  /** Scale (magnification) index per patch, for the multi-scale model. */
+  scaleIndex?: Int32Array;
 }
 
 export class MilTask implements TrainingTask<MilBatchItem[]> {
@@ -35,14 +37,17 @@ export class MilTask implements TrainingTask<MilBatchItem[]> {
     this.module = model;
   }
 
-  private bagTensor(item: MilBatchItem, rng: Generator | null): tf.Tensor2D {
+  /** Forward of one bag, on a random subset of `maxPatchesPerBag` patches when training. */
+  private forwardBag(item: MilBatchItem, rng: Generator | null): tf.Tensor2D {
     const max = this.options.maxPatchesPerBag;
-    if (!rng || max <= 0 || item.count <= max) return tf.tensor2d(item.features, [item.count, item.dim]);
+    if (!rng || max <= 0 || item.count <= max)
+      return this.module.forward(tf.tensor2d(item.features, [item.count, item.dim]), item.scaleIndex).logits;
     const idx = rng.permutation(item.count).slice(0, max);
     const sub = new Float32Array(max * item.dim);
     for (const [i, r] of idx.entries())
       sub.set(item.features.subarray(r * item.dim, (r + 1) * item.dim), i * item.dim);
-    return tf.tensor2d(sub, [max, item.dim]);
+    const scales = item.scaleIndex ? Int32Array.from(idx, (r) => item.scaleIndex?.[r] as number) : undefined;
+    return this.module.forward(tf.tensor2d(sub, [max, item.dim]), scales).logits;
   }
 
   private loss(logits: tf.Tensor2D, labels: number[], epoch: number): tf.Scalar {
@@ -54,9 +59,7 @@ export class MilTask implements TrainingTask<MilBatchItem[]> {
   }
 
   trainingStep(batch: MilBatchItem[], ctx: StepContext): tf.Scalar {
-    const logits = tf.concat(
-      batch.map((b) => this.module.forward(this.bagTensor(b, ctx.rng)).logits),
-    ) as tf.Tensor2D;
+    const logits = tf.concat(batch.map((b) => this.forwardBag(b, ctx.rng))) as tf.Tensor2D;
     return this.loss(
       logits,
       batch.map((b) => b.label),
@@ -66,9 +69,7 @@ export class MilTask implements TrainingTask<MilBatchItem[]> {
 
   validationStep(batch: MilBatchItem[], ctx: StepContext): ValidationOutput {
     return tf.tidy(() => {
-      const logits = tf.concat(
-        batch.map((b) => this.module.forward(this.bagTensor(b, null)).logits),
-      ) as tf.Tensor2D;
+      const logits = tf.concat(batch.map((b) => this.forwardBag(b, null))) as tf.Tensor2D;
       const loss = this.loss(
         logits,
         batch.map((b) => b.label),
@@ -94,7 +95,29 @@ export class MilTask implements TrainingTask<MilBatchItem[]> {
 }
 
 export function batchItems(patients: readonly PatientBag[]): MilBatchItem[] {
-  return patients.map((p) => ({ features: p.features, count: p.count, dim: p.dim, label: p.label }));
+  return patients.map((p) => ({
+    features: p.features,
+    count: p.count,
+    dim: p.dim,
+    label: p.label,
+    scaleIndex: p.scaleIndex,
+  }));
+}
+
+/** The run's magnifications: the primary one, then preprocess.extraMagnifications. */
+export function scaleList(cfg: CrcMilRunConfig): number[] {
+  const pre = (cfg.preprocess ?? {}) as { magnification?: number; extraMagnifications?: number[] };
+  return [pre.magnification ?? -1, ...(pre.extraMagnifications ?? [])];
+}
+
+/** Scale index of each patch: the nearest listed magnification. */
+export function scaleIndexOf(magnifications: Float32Array, scales: readonly number[]): Int32Array {
+  return Int32Array.from(magnifications, (m) => {
+    let best = 0;
+    for (let i = 1; i < scales.length; i++)
+      if (Math.abs((scales[i] as number) - m) < Math.abs((scales[best] as number) - m)) best = i;
+    return best;
+  });
 }
 
 export function createMilModel(cfg: CrcMilRunConfig, inDim: number, seed: number): GatedAttentionMil {
@@ -107,6 +130,7 @@ export function createMilModel(cfg: CrcMilRunConfig, inDim: number, seed: number
       hidden: cfg.model.hidden ?? preset.hidden,
       attnDim: cfg.model.attnDim ?? preset.attnDim,
       dropout: cfg.model.dropout ?? preset.dropout,
+      scales: cfg.model.multiScale ? scaleList(cfg).length : 1,
     },
     new Generator(seed),
   );
@@ -245,7 +269,7 @@ export function predictiveLogits(model: GatedAttentionMil, patients: readonly Pa
   const out = new Float64Array(patients.length * k);
   patients.forEach((p, i) => {
     const pl = tf.tidy(() =>
-      model.predictiveLogits(model.forward(tf.tensor2d(p.features, [p.count, p.dim])).logits),
+      model.predictiveLogits(model.forward(tf.tensor2d(p.features, [p.count, p.dim]), p.scaleIndex).logits),
     );
     out.set(pl.dataSync(), i * k);
     pl.dispose();
@@ -259,9 +283,10 @@ export function inferBag(
   features: Float32Array,
   count: number,
   dim: number,
+  scaleIndex?: Int32Array,
 ): { logits: Float32Array; attention: Float32Array } {
   const input = tf.tensor2d(features, [count, dim]);
-  const { logits, attention } = model.forward(input);
+  const { logits, attention } = model.forward(input, scaleIndex);
   input.dispose();
   const out = {
     logits: Float32Array.from(logits.dataSync()),
