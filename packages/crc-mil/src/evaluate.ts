@@ -1,6 +1,7 @@
 // `meddl eval crc-mil`: patient-grouped, stratified k-fold cross-validation with disjoint test
 // folds (every patient is tested exactly once), per-fold and pooled metrics with bootstrap CIs,
 // subgroup metrics, survival analysis of a model risk score, and attention heatmaps.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeSafetensors } from '@meddl/checkpoint';
@@ -114,7 +115,7 @@ export async function evaluate(
   const cfg = parseRunConfig(input);
   const k = cfg.classes.length;
   const runDir = resolve(cfg.runsDir, cfg.name);
-  mkdirSync(runDir, { recursive: true });
+  claimRunDir(runDir, cfg);
   const pre = await prepareData(cfg, log);
   const cohort = await loadCohort(cfg.data.clinical, cfg.data.preprocessDir, cfg.classes);
   const patients = cohort.patients;
@@ -355,6 +356,26 @@ export async function evaluate(
   );
   if (survival) writeAtomic(join(runDir, 'km.csv'), csv(survival.kmRows));
   return { runDir, pooled, perFold, seconds: evalJson.seconds };
+}
+
+/**
+ * A run directory resumes only the run that made it: the config's hash is recorded in run.config.json,
+ * and a different config there is refused (the fold trainers would otherwise resume stale checkpoints).
+ */
+export function claimRunDir(runDir: string, cfg: CrcMilRunConfig): void {
+  mkdirSync(runDir, { recursive: true });
+  const path = join(runDir, 'run.config.json');
+  const hash = createHash('sha256').update(JSON.stringify(cfg)).digest('hex');
+  if (existsSync(path)) {
+    const prev = JSON.parse(readFileSync(path, 'utf8')) as { hash?: string };
+    if (prev.hash !== hash)
+      throw new CrcMilArgumentError(
+        'name',
+        `${runDir} holds a run with a different config; choose a new --name (or remove it) for a fresh run`,
+      );
+    return;
+  }
+  writeAtomic(path, `${JSON.stringify({ hash, config: cfg }, null, 1)}\n`);
 }
 
 /** Every patient in exactly one test fold; no patient both in a fold's training and test sets. */

@@ -181,6 +181,12 @@ describe('cross-validation, training and prediction', () => {
     ).toBe('PNG');
   }, 120_000);
 
+  it('refuses to resume a run directory made with a different config', async () => {
+    await expect(evaluate({ ...config(), training: { maxEpochs: 3, lr: 0.003 } }, () => {})).rejects.toThrow(
+      /different config/,
+    );
+  });
+
   it('trains a final model and predicts, reporting a blank slide as rejected', async () => {
     const t = await train({ ...config(), name: 'final' }, () => {});
     expect(existsSync(t.modelPath)).toBe(true);

@@ -11,7 +11,7 @@ import { Generator } from '@meddl/tensor';
 import { loadCohort, readMagnifications } from './bags';
 import { type CrcMilRunConfigInput, preprocessConfigOf } from './config';
 import { CrcMilDataError } from './errors';
-import { parseRunConfig, prepareData } from './evaluate';
+import { claimRunDir, parseRunConfig, prepareData } from './evaluate';
 import { writeAttentionHeatmap } from './heatmap';
 import { GatedAttentionMil, type MilModelConfig } from './model';
 import { type PreprocessConfig, preprocess } from './preprocess';
@@ -47,6 +47,7 @@ export async function train(
     for (const p of cohort.patients) p.scaleIndex = scaleIndexOf(p.magnifications, scaleList(cfg));
   const { train: tr, val } = innerSplit(cohort.patients, cfg.training.valFraction, cfg.seed);
   const runDir = resolve(cfg.runsDir, cfg.name);
+  claimRunDir(runDir, cfg);
   const trained = await trainModel(cfg, tr, val, runDir, 'final', cfg.seed);
   const modelDir = join(runDir, 'final');
   mkdirSync(modelDir, { recursive: true });
