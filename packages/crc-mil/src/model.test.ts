@@ -1,0 +1,140 @@
+import { initBackend, tf } from '@meddl/tensor';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { digamma, dirichletKlToUniform, evidentialMseLoss, GatedAttentionMil, lgamma } from './model';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe('special functions (values from scipy.special 1.17)', () => {
+  it('lgamma and digamma', () => {
+    const x = tf.tensor1d([0.5, 3.7, 12.25]);
+    const lg = lgamma(x).dataSync();
+    expect(lg[0]).toBeCloseTo(0.5723649429247, 5);
+    expect(lg[1]).toBeCloseTo(1.428072326665388, 5);
+    expect(lg[2]).toBeCloseTo(18.115669505710894, 4);
+    const dg = digamma(tf.tensor1d([1, 2.5, 0.3])).dataSync();
+    expect(dg[0]).toBeCloseTo(-0.5772156649015329, 5);
+    expect(dg[1]).toBeCloseTo(0.7031566406452432, 5);
+    expect(dg[2]).toBeCloseTo(-3.502524222200133, 4);
+    // KL(Dir(2,3,4) || Dir(1,1,1)) by scipy: 0.6194062152544495
+    expect(dirichletKlToUniform(tf.tensor2d([[2, 3, 4]])).dataSync()[0]).toBeCloseTo(0.6194062152544495, 4);
+  });
+});
+
+describe('GatedAttentionMil', () => {
+  it('has PyTorch-style state-dict keys and a softmax attention over the bag', () => {
+    const m = new GatedAttentionMil({ inDim: 8, hidden: 6, attnDim: 4, numClasses: 3 });
+    expect(Object.keys(m.stateDict())).toEqual([
+      'feature_mean',
+      'feature_std',
+      'fc.weight',
+      'fc.bias',
+      'attention_a.weight',
+      'attention_a.bias',
+      'attention_b.weight',
+      'attention_b.bias',
+      'attention_c.weight',
+      'attention_c.bias',
+      'classifier.weight',
+      'classifier.bias',
+    ]);
+    m.eval();
+    const { logits, attention } = m.forward(tf.randomNormal([5, 8], 0, 1, 'float32', 1) as tf.Tensor2D);
+    expect(logits.shape).toEqual([1, 3]);
+    expect(attention.shape).toEqual([5]);
+    expect(attention.sum().dataSync()[0]).toBeCloseTo(1, 5);
+    m.dispose();
+  });
+
+  it('learns which instance matters (evidential loss) without leaking tensors', () => {
+    // Bags of 6 instances; the label is the class of one planted key instance.
+    const m = new GatedAttentionMil({
+      inDim: 4,
+      hidden: 16,
+      attnDim: 8,
+      numClasses: 2,
+      dropout: 0,
+      head: 'evidential',
+    });
+    const opt = tf.train.adam(0.02);
+    const rnd = (s: number) => Math.sin(s * 12.9898) * 0.5;
+    const bag = (label: number, seed: number) => {
+      const d = new Float32Array(24);
+      for (let i = 0; i < 24; i++) d[i] = rnd(seed * 31 + i);
+      d[(seed % 6) * 4 + label] = 3;
+      return d;
+    };
+    const lossAt = () =>
+      tf.tidy(() => {
+        let s = 0;
+        for (let b = 0; b < 8; b++)
+          s += evidentialMseLoss(
+            m.forward(tf.tensor2d(bag(b % 2, b), [6, 4])).logits,
+            [b % 2],
+            1,
+          ).dataSync()[0] as number;
+        return s / 8;
+      });
+    const before = lossAt();
+    let afterTwo = 0;
+    for (let step = 0; step < 40; step++) {
+      const b = step % 8;
+      opt.minimize(
+        () =>
+          evidentialMseLoss(
+            m.forward(tf.tensor2d(bag(b % 2, b), [6, 4])).logits,
+            [b % 2],
+            Math.min(1, step / 20),
+          ),
+        false,
+        m.trainableParameters(),
+      );
+      if (step === 1) afterTwo = tf.memory().numTensors; // parameters + Adam slots exist from here on
+    }
+    const after = lossAt();
+    expect(tf.memory().numTensors).toBe(afterTwo);
+    expect(after).toBeLessThan(before * 0.6);
+    m.dispose();
+    opt.dispose();
+  });
+
+  it('multi-scale: attends within each magnification, then across scales', () => {
+    const m = new GatedAttentionMil({
+      inDim: 4,
+      hidden: 6,
+      attnDim: 3,
+      numClasses: 2,
+      scales: 2,
+      dropout: 0,
+    });
+    expect(Object.keys(m.stateDict())).toContain('scale_attention_c.weight');
+    const scales = Int32Array.from([0, 0, 1, 1, 1]);
+    const { logits, attention } = m.forward(
+      tf.randomNormal([5, 4], 0, 1, 'float32', 2) as tf.Tensor2D,
+      scales,
+    );
+    expect(logits.shape).toEqual([1, 2]);
+    expect(attention.sum().dataSync()[0]).toBeCloseTo(1, 5);
+    // A bag with a single scale present still works (that scale gets weight 1).
+    const one = m.forward(
+      tf.randomNormal([3, 4], 0, 1, 'float32', 3) as tf.Tensor2D,
+      Int32Array.from([1, 1, 1]),
+    );
+    expect(one.attention.sum().dataSync()[0]).toBeCloseTo(1, 5);
+    // Gradients reach the cross-scale attention.
+    const grads = tf.variableGrads(
+      () =>
+        evidentialMseLoss(
+          m.forward(tf.randomNormal([5, 4], 0, 1, 'float32', 4) as tf.Tensor2D, scales).logits,
+          [1],
+          1,
+        ),
+      m.trainableParameters(),
+    );
+    const name = (m.scaleAttentionC as { weight: tf.Variable }).weight.name;
+    const g = grads.grads[name] as tf.Tensor;
+    expect(g.abs().sum().dataSync()[0]).toBeGreaterThan(0);
+    m.dispose();
+  });
+});
