@@ -147,9 +147,14 @@ export const commands: VJepaCommand[] = [
       { flags: '--run <dir>', description: 'run directory of `meddl train vjepa3d`' },
       { flags: '--data <dir>', description: 'labelled folder (default: the run’s data)' },
       { flags: '--labels <csv>', description: 'labels CSV (path,label_index); default <data>/labels.csv' },
+      { flags: '--encoder <which>', description: 'target (EMA) or context encoder; default: the run config' },
     ],
     async run(_args, options) {
+      const encoder = options.encoder;
+      if (encoder !== undefined && encoder !== 'target' && encoder !== 'context')
+        throw new VJepaArgumentError('--encoder', `expected target or context, got '${String(encoder)}'`);
       const r = await evaluate({
+        ...(encoder !== undefined ? { encoder } : {}),
         run: requireString(options, 'run', 'a run directory'),
         ...(typeof options.data === 'string' ? { dataDir: options.data } : {}),
         ...(typeof options.labels === 'string' ? { labels: options.labels } : {}),

@@ -98,6 +98,8 @@ export const PretrainConfigSchema = z.object({
     .prefault({}),
   /** Run the linear / k-NN probe (pretrained vs random init) at the end when labels exist. */
   probe: z.boolean().default(true),
+  /** Which encoder the probes and `predict` read: the EMA target (V-JEPA's choice) or the context encoder. */
+  probeEncoder: z.enum(['target', 'context']).default('target'),
   autoResume: z.boolean().default(true),
   backend: z.enum(['auto', 'native', 'cpu', 'wasm', 'node', 'node-gpu']).default('auto'),
   trainer: TrainerConfigSchema.prefault({}),
@@ -325,13 +327,18 @@ function writeJsonAtomic(path: string, value: unknown): void {
 }
 
 /** Mean-pooled target-encoder embeddings of the given volumes (centre crop), [n, D]. */
-export function embedVolumes(model: VJepa3d, volumes: Volume3d[], batchSize = 8): Float32Array {
+export function embedVolumes(
+  model: VJepa3d,
+  volumes: Volume3d[],
+  which: 'target' | 'context' = 'target',
+  batchSize = 8,
+): Float32Array {
   const c = model.config;
   const out = new Float32Array(volumes.length * c.embedDim);
   model.eval();
   for (let s = 0; s < volumes.length; s += batchSize) {
     const vols = volumes.slice(s, s + batchSize).map((v) => centerCrop(v, c.inputShape));
-    const emb = tf.tidy(() => model.embed(tubeletsOf(vols, c)).dataSync() as Float32Array);
+    const emb = tf.tidy(() => model.embed(tubeletsOf(vols, c), which).dataSync() as Float32Array);
     out.set(emb, s * c.embedDim);
   }
   return out;
@@ -349,6 +356,7 @@ export function compareProbes(
   data: OctDataset,
   split: { train: number[]; val: number[] },
   seed: number,
+  which: 'target' | 'context' = 'target',
 ): ProbeComparison {
   const labelled = (ix: number[]) => ix.filter((i) => (data.labels[i] as number) >= 0);
   const s = { train: labelled(split.train), test: labelled(split.val) };
@@ -358,10 +366,10 @@ export function compareProbes(
       'the probe needs labelled volumes of at least two classes in both splits',
     );
   const d = model.config.embedDim;
-  const pre = probeFeatures(embedVolumes(model, data.volumes), d, data.labels, s, data.numClasses);
+  const pre = probeFeatures(embedVolumes(model, data.volumes, which), d, data.labels, s, data.numClasses);
   const random = new (model.constructor as typeof VJepa3d)(model.config, new Generator(seed));
   try {
-    const rnd = probeFeatures(embedVolumes(random, data.volumes), d, data.labels, s, data.numClasses);
+    const rnd = probeFeatures(embedVolumes(random, data.volumes, which), d, data.labels, s, data.numClasses);
     return { pretrained: pre, randomInit: rnd, labelNames: data.labelNames };
   } finally {
     random.dispose();
@@ -435,7 +443,8 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
       const summary = await trainer.fit(task, { train, val }, { resume: config.autoResume });
       const metrics = summary.history.at(-1)?.metrics ?? {};
       let probe: ProbeComparison | null = null;
-      if (config.probe && data.numClasses >= 2) probe = compareProbes(model, data, split, seed);
+      if (config.probe && data.numClasses >= 2)
+        probe = compareProbes(model, data, split, seed, config.probeEncoder);
       const devices: Record<string, number> = {};
       for (const r of data.rows) devices[r.device] = (devices[r.device] ?? 0) + 1;
       const result = {
@@ -493,6 +502,8 @@ export async function evaluate(options: {
   run: string;
   dataDir?: string;
   labels?: string;
+  /** Overrides the run's probeEncoder. */
+  encoder?: 'target' | 'context';
 }): Promise<ProbeComparison> {
   const { model, config } = await loadPretrained(options.run);
   try {
@@ -504,7 +515,7 @@ export async function evaluate(options: {
       options.labels,
     );
     const split = splitDataset(data, config.data.valFraction, config.trainer.seed);
-    return compareProbes(model, data, split, config.trainer.seed);
+    return compareProbes(model, data, split, config.trainer.seed, options.encoder ?? config.probeEncoder);
   } finally {
     model.dispose();
   }
@@ -530,7 +541,7 @@ export async function predict(options: {
       config.data.resampleShape ?? defaultResampleShape(model.config),
       options.labels,
     );
-    const emb = embedVolumes(model, data.volumes);
+    const emb = embedVolumes(model, data.volumes, config.probeEncoder);
     const out = resolve(options.out);
     mkdirSync(dirname(out), { recursive: true });
     const tmp = `${out}.tmp-${process.pid}.h5`;

@@ -144,9 +144,9 @@ export function synthOctVolume(spec: OctVolumeSpec, rng: Generator): SynthVolume
       ? Array.from({ length: 1 + rng.int(3) }, () => ({
           u: rng.uniform(0.25, 0.75),
           v: rng.uniform(0.25, 0.75),
-          ru: rng.uniform(0.08, 0.16),
-          rv: rng.uniform(0.08, 0.16),
-          rd: rng.uniform(0.035, 0.06),
+          ru: rng.uniform(0.12, 0.22),
+          rv: rng.uniform(0.12, 0.22),
+          rd: rng.uniform(0.05, 0.08),
           layer: 2 + rng.int(3), // INL, OPL or ONL
         }))
       : [];
@@ -155,8 +155,8 @@ export function synthOctVolume(spec: OctVolumeSpec, rng: Generator): SynthVolume
       ? Array.from({ length: 2 + rng.int(4) }, () => ({
           u: rng.uniform(0.15, 0.85),
           v: rng.uniform(0.15, 0.85),
-          r: rng.uniform(0.07, 0.13),
-          h: rng.uniform(0.04, 0.07),
+          r: rng.uniform(0.1, 0.18),
+          h: rng.uniform(0.06, 0.1),
         }))
       : [];
 
