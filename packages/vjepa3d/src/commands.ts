@@ -148,13 +148,18 @@ export const commands: VJepaCommand[] = [
       { flags: '--data <dir>', description: 'labelled folder (default: the run’s data)' },
       { flags: '--labels <csv>', description: 'labels CSV (path,label_index); default <data>/labels.csv' },
       { flags: '--encoder <which>', description: 'target (EMA) or context encoder; default: the run config' },
+      { flags: '--pooling <how>', description: 'mean or mean-max; default: the run config' },
     ],
     async run(_args, options) {
       const encoder = options.encoder;
       if (encoder !== undefined && encoder !== 'target' && encoder !== 'context')
         throw new VJepaArgumentError('--encoder', `expected target or context, got '${String(encoder)}'`);
+      const pooling = options.pooling;
+      if (pooling !== undefined && pooling !== 'mean' && pooling !== 'mean-max')
+        throw new VJepaArgumentError('--pooling', `expected mean or mean-max, got '${String(pooling)}'`);
       const r = await evaluate({
         ...(encoder !== undefined ? { encoder } : {}),
+        ...(pooling !== undefined ? { pooling } : {}),
         run: requireString(options, 'run', 'a run directory'),
         ...(typeof options.data === 'string' ? { dataDir: options.data } : {}),
         ...(typeof options.labels === 'string' ? { labels: options.labels } : {}),

@@ -49,6 +49,7 @@ export {
   type ModelConfig,
   type ModelConfigInput,
   ModelConfigSchema,
+  type Pooling,
   PRESETS,
   Predictor3d,
   patchify,

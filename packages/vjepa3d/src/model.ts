@@ -342,6 +342,7 @@ export function layerNormFeatures(h: tf.Tensor, eps = 1e-5): tf.Tensor {
 }
 
 export type JepaLoss = 'l1' | 'normalized-mse';
+export type Pooling = 'mean' | 'mean-max';
 
 /** V-JEPA with context encoder, EMA target encoder (frozen) and predictor. */
 export class VJepa3d extends Module {
@@ -393,11 +394,16 @@ export class VJepa3d extends Module {
     });
   }
 
-  /** Mean-pooled target-encoder features per volume [B, D] (what probes and `predict` use). */
-  embed(tubelets: tf.Tensor, which: 'target' | 'context' = 'target'): tf.Tensor2D {
+  /**
+   * Pooled encoder features per volume (what probes and `predict` use): 'mean' [B, D], or
+   * 'mean-max' [B, 2D] (mean and max over tokens, concatenated: small lesions move the max).
+   */
+  embed(tubelets: tf.Tensor, which: 'target' | 'context' = 'target', pooling: Pooling = 'mean'): tf.Tensor2D {
     return tf.tidy(() => {
       const enc = which === 'target' ? this.targetEncoder : this.encoder;
-      return tf.mean(enc.forward(tubelets), 1) as tf.Tensor2D;
+      const tokens = enc.forward(tubelets);
+      const mean = tf.mean(tokens, 1) as tf.Tensor2D;
+      return pooling === 'mean' ? mean : (tf.concat([mean, tf.max(tokens, 1)], 1) as tf.Tensor2D);
     });
   }
 }

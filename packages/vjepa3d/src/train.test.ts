@@ -102,7 +102,6 @@ describe('pretraining', () => {
     expect(r.summary.resumedFrom).not.toBeNull();
     expect(r.summary.epochs).toBe(3);
     const losses = [...first.summary.history, ...r.summary.history].map((h) => h.trainLoss);
-    console.log('train loss per epoch', losses, r.metrics, r.probe?.pretrained, r.probe?.randomInit);
     expect(losses.at(-1)!).toBeLessThan(losses[0]!);
     expect(r.metrics.val_effective_rank).toBeGreaterThan(1);
     expect(r.metrics.val_emb_std_mean).toBeGreaterThan(0);
@@ -112,7 +111,11 @@ describe('pretraining', () => {
     expect(existsSync(join(r.runDir, 'metrics.json'))).toBe(true);
 
     const ev = await evaluate({ run: r.runDir });
-    expect(ev.pretrained.linear.accuracy).toBeGreaterThanOrEqual(0);
+    // The run's own probe used the same split, encoder and pooling: same numbers.
+    expect(ev.pretrained).toEqual(r.probe?.pretrained);
+    const ev2 = await evaluate({ run: r.runDir, encoder: 'context', pooling: 'mean-max' });
+    expect(ev2.pretrained.nTest).toBe(ev.pretrained.nTest);
+    expect(ev2.randomInit.linear.accuracy).toBeGreaterThanOrEqual(0);
     const out = join(root, 'emb.h5');
     const p = await predict({ run: r.runDir, input: join(root, 'data'), out });
     const f = await Hdf5File.open(out, 'r');

@@ -29,6 +29,7 @@ import {
   createModel,
   type MaskSet,
   type ModelConfig,
+  type Pooling,
   PRESETS,
   patchify,
   tokenGrid,
@@ -100,6 +101,8 @@ export const PretrainConfigSchema = z.object({
   probe: z.boolean().default(true),
   /** Which encoder the probes and `predict` read: the EMA target (V-JEPA's choice) or the context encoder. */
   probeEncoder: z.enum(['target', 'context']).default('target'),
+  /** Token pooling for probes and `predict`: mean [D] or mean ‖ max [2D]. */
+  pooling: z.enum(['mean', 'mean-max']).default('mean'),
   autoResume: z.boolean().default(true),
   backend: z.enum(['auto', 'native', 'cpu', 'wasm', 'node', 'node-gpu']).default('auto'),
   trainer: TrainerConfigSchema.prefault({}),
@@ -331,17 +334,20 @@ export function embedVolumes(
   model: VJepa3d,
   volumes: Volume3d[],
   which: 'target' | 'context' = 'target',
+  pooling: Pooling = 'mean',
   batchSize = 8,
-): Float32Array {
+): { embeddings: Float32Array; dim: number } {
   const c = model.config;
-  const out = new Float32Array(volumes.length * c.embedDim);
+  const dim = pooling === 'mean' ? c.embedDim : 2 * c.embedDim;
+  const out = new Float32Array(volumes.length * dim);
   model.eval();
   for (let s = 0; s < volumes.length; s += batchSize) {
     const vols = volumes.slice(s, s + batchSize).map((v) => centerCrop(v, c.inputShape));
-    const emb = tf.tidy(() => model.embed(tubeletsOf(vols, c), which).dataSync() as Float32Array);
-    out.set(emb, s * c.embedDim);
+    const emb = tf.tidy(() => model.embed(tubeletsOf(vols, c), which, pooling).dataSync() as Float32Array);
+    out.set(emb, s * dim);
   }
-  return out;
+  model.train();
+  return { embeddings: out, dim };
 }
 
 export interface ProbeComparison {
@@ -357,6 +363,7 @@ export function compareProbes(
   split: { train: number[]; val: number[] },
   seed: number,
   which: 'target' | 'context' = 'target',
+  pooling: Pooling = 'mean',
 ): ProbeComparison {
   const labelled = (ix: number[]) => ix.filter((i) => (data.labels[i] as number) >= 0);
   const s = { train: labelled(split.train), test: labelled(split.val) };
@@ -365,11 +372,14 @@ export function compareProbes(
       'labels',
       'the probe needs labelled volumes of at least two classes in both splits',
     );
-  const d = model.config.embedDim;
-  const pre = probeFeatures(embedVolumes(model, data.volumes, which), d, data.labels, s, data.numClasses);
+  const probe = (m: VJepa3d) => {
+    const e = embedVolumes(m, data.volumes, which, pooling);
+    return probeFeatures(e.embeddings, e.dim, data.labels, s, data.numClasses);
+  };
+  const pre = probe(model);
   const random = new (model.constructor as typeof VJepa3d)(model.config, new Generator(seed));
   try {
-    const rnd = probeFeatures(embedVolumes(random, data.volumes, which), d, data.labels, s, data.numClasses);
+    const rnd = probe(random);
     return { pretrained: pre, randomInit: rnd, labelNames: data.labelNames };
   } finally {
     random.dispose();
@@ -444,7 +454,7 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
       const metrics = summary.history.at(-1)?.metrics ?? {};
       let probe: ProbeComparison | null = null;
       if (config.probe && data.numClasses >= 2)
-        probe = compareProbes(model, data, split, seed, config.probeEncoder);
+        probe = compareProbes(model, data, split, seed, config.probeEncoder, config.pooling);
       const devices: Record<string, number> = {};
       for (const r of data.rows) devices[r.device] = (devices[r.device] ?? 0) + 1;
       const result = {
@@ -473,7 +483,7 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
   }
 }
 
-/** Loads a run's model: its config (vjepa3d.json) and the best (lowest val_loss) or latest checkpoint. */
+/** Loads a run's model: its config (vjepa3d.json) and its newest valid checkpoint. */
 export async function loadPretrained(runDir: string): Promise<{ model: VJepa3d; config: PretrainConfig }> {
   const cfgPath = join(resolve(runDir), 'vjepa3d.json');
   if (!existsSync(cfgPath))
@@ -481,8 +491,9 @@ export async function loadPretrained(runDir: string): Promise<{ model: VJepa3d; 
   const config = PretrainConfigSchema.parse(JSON.parse(readFileSync(cfgPath, 'utf8')));
   const manager = new CheckpointManager(join(resolve(runDir), 'checkpoints'));
   try {
-    const best = manager.best('val_loss', 'min');
-    const ck = best ? await manager.load(best.name) : await manager.latestValid();
+    // The newest valid checkpoint: a JEPA's val_loss says how well it predicts its own targets,
+    // not how good its features are, so "best val_loss" is no better a choice than "last".
+    const ck = await manager.latestValid();
     if (!ck) throw new VJepaArgumentError('--run', `${runDir} has no valid checkpoint`);
     const model = createModel(
       config.model.preset,
@@ -502,8 +513,9 @@ export async function evaluate(options: {
   run: string;
   dataDir?: string;
   labels?: string;
-  /** Overrides the run's probeEncoder. */
+  /** Override the run's probeEncoder / pooling. */
   encoder?: 'target' | 'context';
+  pooling?: Pooling;
 }): Promise<ProbeComparison> {
   const { model, config } = await loadPretrained(options.run);
   try {
@@ -515,7 +527,14 @@ export async function evaluate(options: {
       options.labels,
     );
     const split = splitDataset(data, config.data.valFraction, config.trainer.seed);
-    return compareProbes(model, data, split, config.trainer.seed, options.encoder ?? config.probeEncoder);
+    return compareProbes(
+      model,
+      data,
+      split,
+      config.trainer.seed,
+      options.encoder ?? config.probeEncoder,
+      options.pooling ?? config.pooling,
+    );
   } finally {
     model.dispose();
   }
@@ -541,19 +560,21 @@ export async function predict(options: {
       config.data.resampleShape ?? defaultResampleShape(model.config),
       options.labels,
     );
-    const emb = embedVolumes(model, data.volumes, config.probeEncoder);
+    const { embeddings: emb, dim } = embedVolumes(model, data.volumes, config.probeEncoder, config.pooling);
     const out = resolve(options.out);
     mkdirSync(dirname(out), { recursive: true });
     const tmp = `${out}.tmp-${process.pid}.h5`;
     const file = await Hdf5File.open(tmp, 'w');
     try {
       file.writeDataset('embeddings', emb, {
-        shape: [data.rows.length, model.config.embedDim],
+        shape: [data.rows.length, dim],
         attributes: {
           files: JSON.stringify(data.rows.map((r) => r.path)),
           devices: JSON.stringify(data.rows.map((r) => r.device)),
           patients: JSON.stringify(data.rows.map((r) => r.patientId)),
           model_preset: config.model.preset,
+          encoder: config.probeEncoder,
+          pooling: config.pooling,
           run: resolve(options.run),
         },
       });
@@ -562,7 +583,7 @@ export async function predict(options: {
       file.close();
     }
     renameSync(tmp, out);
-    return { count: data.rows.length, dim: model.config.embedDim };
+    return { count: data.rows.length, dim };
   } finally {
     model.dispose();
   }
