@@ -110,7 +110,7 @@ export const commands: VJepaCommand[] = [
       if (typeof options.out === 'string') writeAtomic(options.out, text);
       else process.stdout.write(text);
       for (const r of m.rejected) console.error(`rejected ${r.path}: ${r.error}`);
-      console.error(`${rows.length} volume(s), ${m.rejected.length} rejected`);
+      console.error(`${rows.length} DICOM file(s) listed, ${m.rejected.length} rejected`);
       if (options.strict === true && m.rejected.length > 0) process.exitCode = 1;
     },
   },
