@@ -5,7 +5,7 @@ import { Hdf5File } from '@meddl/data';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleBatchMasks } from './masking';
-import { createModel, patchify, tokenGrid } from './model';
+import { createModel, patchify, resolveModelConfig, tokenGrid } from './model';
 import { evaluate, type PretrainConfigInput, predict, pretrain, WeightDecayScheduleCallback } from './train';
 
 const root = mkdtempSync(join(tmpdir(), 'vjepa3d-train-'));
@@ -82,6 +82,35 @@ describe('model', () => {
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
     model.dispose();
+  });
+
+  it('has an MLP predictor option and a normalized-MSE loss; presets resolve', () => {
+    const model = createModel('vit3d-tiny', { predictorType: 'mlp' }, new Generator(0));
+    const c = model.config;
+    const grid = tokenGrid(c);
+    const n = grid[0] * grid[1] * grid[2];
+    const x = tf.randomNormal([2, n, c.tubelet[0] * c.tubelet[1] * c.tubelet[2]], 0, 1, 'float32', 2);
+    const cfg = {
+      numBlocks: 2,
+      spatialScale: [0.3, 0.3] as [number, number],
+      temporalScale: [1, 1] as [number, number],
+      aspectRatio: [0.75, 1.5] as [number, number],
+      maxContextFramesRatio: 1,
+    };
+    const masks = [sampleBatchMasks(new Generator(3), grid, cfg, 2)];
+    expect(Object.keys(model.predictor.stateDict())).toContain('predictor_hidden.weight');
+    const l1 = model.loss(x, masks, 'l1');
+    const mse = model.loss(x, masks, 'normalized-mse');
+    const v = mse.dataSync()[0]!;
+    // ‖u − v‖² of unit vectors lies in [0, 4].
+    expect(v).toBeGreaterThan(0);
+    expect(v).toBeLessThanOrEqual(4);
+    expect(l1.dataSync()[0]).toBeGreaterThan(0);
+    tf.dispose([x, l1, mse]);
+    model.dispose();
+    expect(resolveModelConfig('vit3d-small').embedDim).toBe(384);
+    expect(tokenGrid(resolveModelConfig('vit3d-base'))).toEqual([16, 8, 8]);
+    expect(() => resolveModelConfig('vit3d-tiny', { inputShape: [15, 32, 32] })).toThrow(/not divisible/);
   });
 
   it('weight decay follows a cosine from start to end', () => {
