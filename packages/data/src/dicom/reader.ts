@@ -118,6 +118,11 @@ export interface ReadDicomOptions {
   maxFrameBytes?: number;
   /** Keep the last decoded frame for the next call on the same index; default true. */
   cacheLastFrame?: boolean;
+  /**
+   * Rewrites each encapsulated (compressed) frame before it is decoded, e.g. to unscramble vendor
+   * JPEG 2000 frames (Zeiss CZM OCT). Not called for native (uncompressed) Pixel Data.
+   */
+  encapsulatedFrameFilter?: (encoded: Uint8Array, frame: number, meta: DicomMeta) => Uint8Array;
 }
 
 export interface DisplayOptions {
@@ -182,6 +187,7 @@ export class DicomImage {
   private readonly pixelElement: Element;
   private lastFrame: { index: number; values: StoredFrame } | undefined;
   private readonly cacheLastFrame: boolean;
+  private readonly frameFilter: ReadDicomOptions['encapsulatedFrameFilter'];
 
   /** Use `readDicom`, which also loads the codec the transfer syntax needs. */
   constructor(path: string, dataSet: DataSet, options: ReadDicomOptions = {}) {
@@ -189,6 +195,7 @@ export class DicomImage {
     this.dataSet = dataSet;
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.cacheLastFrame = options.cacheLastFrame ?? true;
+    this.frameFilter = options.encapsulatedFrameFilter;
     const tsUid = str(dataSet, TAG.transferSyntaxUid)?.replace(/\0/g, '') ?? '1.2.840.10008.1.2';
     const syntax = TRANSFER_SYNTAXES.get(tsUid);
     if (!syntax) throw new DicomError(path, `unknown transfer syntax ${tsUid}`);
@@ -346,6 +353,12 @@ export class DicomImage {
     return values;
   }
 
+  /** The encapsulated frame after the caller's `encapsulatedFrameFilter`, if any. */
+  private codecInput(i: number): Uint8Array {
+    const encoded = this.encapsulatedFrame(i);
+    return this.frameFilter ? this.frameFilter(encoded, i, this.meta) : encoded;
+  }
+
   private decodeFrame(i: number): StoredFrame {
     const { meta } = this;
     const signed = meta.pixelRepresentation === 1;
@@ -358,12 +371,7 @@ export class DicomImage {
         values = this.nativeFrame(i);
       } else if (encoding === 'rle') {
         const bytesPerSample = meta.bitsAllocated / 8;
-        const decoded = decodeRleFrame(
-          this.encapsulatedFrame(i),
-          pixels,
-          meta.samplesPerPixel,
-          bytesPerSample,
-        );
+        const decoded = decodeRleFrame(this.codecInput(i), pixels, meta.samplesPerPixel, bytesPerSample);
         values = storedFromBytes(decoded, meta.bitsAllocated, signed, true);
       } else if (
         encoding === 'jpeg-baseline' ||
@@ -371,7 +379,7 @@ export class DicomImage {
         encoding === 'jpeg-ls' ||
         encoding === 'jpeg2000'
       ) {
-        const decoded = decodeCompressedFrame(encoding, this.encapsulatedFrame(i), meta);
+        const decoded = decodeCompressedFrame(encoding, this.codecInput(i), meta);
         values = this.fromCodec(decoded);
         // libjpeg converts YCbCr to RGB; OpenJPEG undoes its component transform.
         colorDone = encoding === 'jpeg-baseline' || encoding === 'jpeg2000';
