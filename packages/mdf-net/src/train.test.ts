@@ -1,0 +1,139 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SafetensorsFile } from '@meddl/checkpoint';
+import { Generator, initBackend, tf } from '@meddl/tensor';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { evaluate, modalitySubsets, predict } from './evaluate';
+import { FINDINGS } from './labels';
+import { createModel, PRESETS } from './model';
+import { mdfNetLoss } from './task';
+import { train } from './train';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe('MdfNet model', () => {
+  it('builds every modality subset and gives 14 logits; unused encoders do not exist', () => {
+    const B = 3;
+    const inputs = {
+      images: tf.randomUniform([B, 32, 32], 0, 1, 'float32', 1) as tf.Tensor3D,
+      tokens: tf.tensor2d([2, 7, 3, 0, 2, 8, 9, 3, 2, 3, 0, 0], [B, 4], 'int32'),
+      attention: tf.tensor2d([1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 0], [B, 4], 'int32'),
+      clinical: tf.zeros([B, 16]) as tf.Tensor2D,
+      sex: tf.tensor1d([0, 1, 2], 'int32'),
+      acuity: tf.tensor1d([0, 3, 5], 'int32'),
+    };
+    expect(modalitySubsets()).toHaveLength(7);
+    for (const modalities of modalitySubsets()) {
+      for (const fusion of ['concat', 'attention'] as const) {
+        const m = createModel(
+          { ...PRESETS['mdf-net-tiny'], vocabSize: 16, modalities, fusion },
+          new Generator(0),
+        );
+        const y = m.forward(inputs);
+        expect(y.shape).toEqual([B, FINDINGS.length]);
+        expect(m.encoders()).toHaveLength(modalities.length);
+        const keys = Object.keys(m.stateDict());
+        expect(keys.some((k) => k.startsWith('text_encoder.'))).toBe(modalities.includes('text'));
+        if (modalities.includes('image')) expect(keys).toContain('image_encoder.convs.0.weight');
+        y.dispose();
+        m.dispose();
+      }
+    }
+    tf.dispose(Object.values(inputs));
+  });
+
+  it('loss = 0.7·BCE + 0.3·focal over unmasked cells only', () => {
+    const logits = tf.tensor2d([
+      [2, -1],
+      [0.5, 3],
+    ]);
+    const target = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+    ]);
+    const w = { bceWeight: 0.7, focalWeight: 0.3, focalAlpha: 0.25, focalGamma: 2 };
+    // hand computation for the two unmasked cells (row 0 col 0: x=2,y=1; row 1 col 0: x=0.5,y=0)
+    const cell = (x: number, y: number) => {
+      const p = 1 / (1 + Math.exp(-x));
+      const bce = -(y * Math.log(p) + (1 - y) * Math.log(1 - p));
+      const pt = y ? p : 1 - p;
+      const at = y ? 0.25 : 0.75;
+      return { bce, focal: at * (1 - pt) ** 2 * bce };
+    };
+    const a = cell(2, 1);
+    const b = cell(0.5, 0);
+    const expected = 0.7 * ((a.bce + b.bce) / 2) + 0.3 * ((a.focal + b.focal) / 2);
+    const loss = mdfNetLoss(
+      logits,
+      target,
+      tf.tensor2d([
+        [1, 0],
+        [1, 0],
+      ]),
+      w,
+    );
+    expect(loss.dataSync()[0]).toBeCloseTo(expected, 5);
+  });
+});
+
+describe('two-stage training, evaluation and prediction (tiny)', () => {
+  it('runs stage 1 → stage 2, writes checkpoints, eval.json and predictions', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'mdf-train-'));
+    const r = await train({
+      data: { dir: join(root, 'data'), synth: { studies: 40, seed: 3, imageSize: 32 } },
+      model: { preset: 'mdf-net-tiny' },
+      batchSize: 16,
+      stage1: { epochs: 1, warmupEpochs: 0 },
+      stage2: { epochs: 1, lrs: { encoders: 1e-3, fusion: 1e-3, head: 1e-3 } },
+      trainer: {
+        name: 'tiny',
+        runsDir: join(root, 'runs'),
+        seed: 0,
+        loggers: { console: false, tensorboard: false },
+        handleSignals: false,
+      },
+    });
+    expect(r.stage1?.summary.status).toBe('completed');
+    expect(r.stage2?.summary.epochs).toBe(1);
+    expect(existsSync(join(r.bestCheckpoint, 'model.safetensors'))).toBe(true);
+    const files = JSON.parse(readFileSync(join(r.runDir, 'mdf-net.json'), 'utf8'));
+    expect(files.clinicalStats.mean).toHaveLength(8);
+    // stage 1 froze the encoders: in its checkpoint they still hold the (seeded) initial weights,
+    // while fusion moved; stage 2 moved the encoders too
+    const init = createModel(files.modelConfig, new Generator(0));
+    const initial = (k: string) => Array.from(init.stateDict()[k].dataSync());
+    const saved = (ckpt: string, k: string) => {
+      const f = SafetensorsFile.open(join(ckpt, 'model.safetensors'));
+      const v = Array.from(f.read(k).data as Float32Array);
+      f.close();
+      return v;
+    };
+    const s1 = join(r.runDir, 'stage1', 'checkpoints', r.stage1?.best?.name ?? '');
+    for (const k of [
+      'image_encoder.convs.0.weight',
+      'text_encoder.position_embeddings',
+      'clinical_encoder.mlp.fc1.weight',
+    ])
+      expect(saved(s1, k)).toEqual(initial(k));
+    expect(saved(s1, 'fusion.proj.weight')).not.toEqual(initial('fusion.proj.weight'));
+    expect(saved(r.bestCheckpoint, 'image_encoder.convs.0.weight')).not.toEqual(
+      initial('image_encoder.convs.0.weight'),
+    );
+    init.dispose();
+    const ev = await evaluate(r.runDir, { resamples: 20 });
+    expect(ev.perLabel).toHaveLength(14);
+    expect(ev.studies).toBeGreaterThan(0);
+    expect(existsSync(join(r.runDir, 'eval.json'))).toBe(true);
+    expect(readFileSync(join(r.runDir, 'per_label.csv'), 'utf8').split('\n')[0]).toContain('auroc_lower');
+    const p = await predict(r.runDir, {
+      image: join(root, 'data', 'images', 's00000.dcm'),
+      report: 'No pneumothorax. Small left pleural effusion.',
+      clinical: { age: '70', temperature: '38.9', sex: 'F' },
+    });
+    expect(Object.keys(p)).toEqual([...FINDINGS]);
+    for (const v of Object.values(p)) expect(v).toBeGreaterThan(0);
+  }, 120_000);
+});
