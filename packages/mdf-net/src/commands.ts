@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { MdfNetArgumentError } from './errors';
 import { ablate, evaluate, predict } from './evaluate';
+import { search } from './search';
 import { synthesize } from './synth/generator';
 import { type MdfNetRunConfig, MdfNetRunConfigSchema, train } from './train';
 
@@ -184,6 +185,28 @@ export const commands: MdfNetCommand[] = [
         clinical,
       });
       for (const [f, v] of Object.entries(p)) console.log(`${f.padEnd(28)} ${v.toFixed(4)}`);
+    },
+  },
+  {
+    path: ['mdf-net', 'search'],
+    description:
+      'Hyperparameter search (grid / random / TPE) over learning rates, weight decay, dropout, BCE weight, focal α and γ; objective val mean AUROC',
+    options: [
+      ...configOptions,
+      { flags: '--sampler <kind>', description: 'grid, random or tpe', default: 'tpe' },
+      { flags: '--trials <n>', description: 'number of trials', default: 20 },
+    ],
+    async run(_args, options) {
+      const config = loadRunConfig(options.config, options);
+      const sampler = String(options.sampler ?? 'tpe');
+      if (sampler !== 'grid' && sampler !== 'random' && sampler !== 'tpe')
+        throw new MdfNetArgumentError('--sampler', `expected grid, random or tpe, got '${sampler}'`);
+      const s = await search(config, { sampler, trials: intOption(options, 'trials', 20) });
+      for (const r of s.ranking.slice(0, 5))
+        console.log(
+          `trial ${r.trial} ${r.status} mean AUROC ${f4(r.objective)} worst ${f4(r.secondary ?? Number.NaN)} ${JSON.stringify(r.params)}`,
+        );
+      console.log(`wrote ${s.dir}/results.csv`);
     },
   },
 ];

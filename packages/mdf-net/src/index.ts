@@ -6,6 +6,7 @@ export * from './evaluate';
 export * from './image';
 export * from './labels';
 export * from './model';
+export * from './search';
 export * from './synth/generator';
 export * from './task';
 export * from './text';

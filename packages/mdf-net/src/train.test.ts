@@ -137,3 +137,53 @@ describe('two-stage training, evaluation and prediction (tiny)', () => {
     for (const v of Object.values(p)) expect(v).toBeGreaterThan(0);
   }, 120_000);
 });
+
+describe('hyperparameter search space', () => {
+  it('maps trial parameters onto the run config (focal weight = 1 − BCE weight)', async () => {
+    const { applySearchParams } = await import('./search');
+    const { MdfNetRunConfigSchema } = await import('./train');
+    const base = MdfNetRunConfigSchema.parse({ data: { dir: 'x' } });
+    const cfg = MdfNetRunConfigSchema.parse(
+      applySearchParams(base, {
+        encoderLr: 2e-5,
+        fusionLr: 5e-4,
+        bceWeight: 0.6,
+        focalGamma: 1.5,
+        fusionDropout: 0.1,
+      }),
+    );
+    expect(cfg.stage2.lrs).toEqual({ encoders: 2e-5, fusion: 5e-4, head: 5e-4 });
+    expect(cfg.loss.bceWeight).toBe(0.6);
+    expect(cfg.loss.focalWeight).toBeCloseTo(0.4, 12);
+    expect(cfg.loss.focalGamma).toBe(1.5);
+    expect(cfg.loss.focalAlpha).toBe(0.25);
+    expect(cfg.model.overrides.fusionDropout).toBe(0.1);
+  });
+});
+
+describe('search (tiny)', () => {
+  it('runs random-search trials as run directories and ranks them in results.csv', async () => {
+    const { search } = await import('./search');
+    const root = mkdtempSync(join(tmpdir(), 'mdf-search-'));
+    const s = await search(
+      {
+        data: { dir: join(root, 'data'), synth: { studies: 30, seed: 5, imageSize: 32 } },
+        model: { preset: 'mdf-net-tiny', overrides: { modalities: ['text', 'clinical'] } },
+        batchSize: 16,
+        stage1: { epochs: 1, warmupEpochs: 0 },
+        stage2: { epochs: 1 },
+        trainer: {
+          name: 'tiny',
+          runsDir: join(root, 'runs'),
+          loggers: { console: false, tensorboard: false },
+          handleSignals: false,
+        },
+      },
+      { sampler: 'random', trials: 2, space: { encoderLr: { type: 'loguniform', low: 1e-4, high: 1e-3 } } },
+    );
+    expect(s.results).toHaveLength(2);
+    expect(s.results.every((r) => r.status === 'complete')).toBe(true);
+    expect(s.results[0].params.encoderLr).not.toBe(s.results[1].params.encoderLr);
+    expect(readFileSync(join(s.dir, 'results.csv'), 'utf8').split('\n').length).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+});
