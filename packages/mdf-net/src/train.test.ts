@@ -187,3 +187,41 @@ describe('search (tiny)', () => {
     expect(readFileSync(join(s.dir, 'results.csv'), 'utf8').split('\n').length).toBeGreaterThanOrEqual(3);
   }, 120_000);
 });
+
+describe('ablation (tiny, two subsets)', () => {
+  it('writes results_summary.csv with CIs and DeLong p-values against the reference model', async () => {
+    const { ablate } = await import('./evaluate');
+    const root = mkdtempSync(join(tmpdir(), 'mdf-ablate-'));
+    const { dir, rows } = await ablate(
+      {
+        data: {
+          dir: join(root, 'data'),
+          synth: { studies: 48, seed: 6, imageSize: 32 },
+          ratios: { train: 0.5, val: 0.2, test: 0.3 },
+        },
+        model: { preset: 'mdf-net-tiny' },
+        batchSize: 16,
+        stage1: { epochs: 1, warmupEpochs: 0 },
+        stage2: { epochs: 1, lrs: { encoders: 1e-3, fusion: 1e-3, head: 1e-3 } },
+        trainer: {
+          name: 'abl',
+          runsDir: join(root, 'runs'),
+          loggers: { console: false, tensorboard: false },
+          handleSignals: false,
+        },
+      },
+      { subsets: [['text', 'clinical'], ['clinical']], resamples: 20 },
+    );
+    expect(rows.map((r) => r.modalities.join('+'))).toEqual(['text+clinical', 'clinical']);
+    // the reference row has no p-values and a zero difference; the other has at least one p-value
+    expect(rows[0].delongP.every((p) => Number.isNaN(p))).toBe(true);
+    expect(rows[0].meanAurocDiff.value).toBe(0);
+    expect(rows[1].delongP.some((p) => p >= 0 && p <= 1)).toBe(true);
+    const csv = readFileSync(join(dir, 'results_summary.csv'), 'utf8').trim().split('\n');
+    expect(csv).toHaveLength(3);
+    const header = csv[0].split(',');
+    expect(header.slice(0, 4)).toEqual(['modalities', 'mean_auroc', 'mean_auroc_lower', 'mean_auroc_upper']);
+    expect(header).toContain('"delong_p:Pleural Effusion"');
+    expect(csv[2].split(',')).toHaveLength(header.length);
+  }, 120_000);
+});
