@@ -266,11 +266,12 @@ export async function evaluate(
   }
 }
 
-/** The 7 non-empty subsets of the three modalities, full model first. */
+/** The 7 non-empty subsets of the three modalities: the full model, the single modalities, then the pairs. */
 export function modalitySubsets(): Modality[][] {
   const out: Modality[][] = [];
   for (let mask = 7; mask >= 1; mask--) out.push(MODALITIES.filter((_, i) => mask & (1 << i)));
-  return out.sort((a, b) => b.length - a.length);
+  const rank = (n: number) => (n === 3 ? 0 : n === 1 ? 1 : 2);
+  return out.sort((a, b) => rank(a.length) - rank(b.length));
 }
 
 export interface AblationRow {
