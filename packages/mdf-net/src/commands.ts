@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { MdfNetArgumentError } from './errors';
 import { ablate, evaluate, predict } from './evaluate';
 import { search } from './search';
 import { synthesize } from './synth/generator';
-import { type MdfNetRunConfig, MdfNetRunConfigSchema, train } from './train';
+import { type MdfNetRunConfig, type MdfNetRunConfigInput, MdfNetRunConfigSchema, train } from './train';
 
 /** Structural copy of the CLI's CommandSpec (apps/cli/src/command.ts); the CLI mounts these. */
 export interface MdfNetCommand {
@@ -210,3 +211,50 @@ export const commands: MdfNetCommand[] = [
     },
   },
 ];
+
+/** configs/mdf-net/quickstart.yaml as code (a test keeps the two equal), minus paths and names. */
+export const QUICKSTART_CONFIG = {
+  data: { synth: { studies: 800, seed: 0, imageSize: 128 }, ratios: { train: 0.7, val: 0.15, test: 0.15 } },
+  model: { preset: 'mdf-net-small', overrides: { fusion: 'concat' } },
+  normalization: 'imagenet',
+  augment: true,
+  uncertainPolicy: 'ignore',
+  loss: { bceWeight: 0.7, focalWeight: 0.3, focalAlpha: 0.25, focalGamma: 2 },
+  batchSize: 32,
+  weightDecay: 0.01,
+  stage1: { epochs: 4, lr: 1e-3, warmupEpochs: 1, freezeEncoders: true },
+  stage2: {
+    epochs: 16,
+    lrs: { encoders: 1e-3, fusion: 1e-3, head: 1e-3 },
+    patience: 5,
+    gradClipNorm: 1.0,
+    accumulateGradBatches: 1,
+  },
+  checkpoints: { keepLast: 3, everyNEpochs: 5 },
+} as const;
+
+/** The CLI's `meddl quickstart` entry (structural QuickstartSpec): synthesize, train, evaluate, summarize. */
+export const quickstart = {
+  model: 'mdf-net',
+  async run(options: { outDir: string }): Promise<Record<string, string | number>> {
+    const t0 = Date.now();
+    const r = await train({
+      ...QUICKSTART_CONFIG,
+      data: { ...QUICKSTART_CONFIG.data, dir: join(options.outDir, 'mdf-net-data') },
+      trainer: {
+        name: 'mdf-net',
+        runsDir: options.outDir,
+        seed: 0,
+        loggers: { console: false, tensorboard: false },
+      },
+    } as MdfNetRunConfigInput);
+    const ev = await evaluate(r.runDir);
+    return {
+      'test mean AUROC': Number(ev.meanAuroc.value.toFixed(4)),
+      '95% CI': `${ev.meanAuroc.lower.toFixed(4)}-${ev.meanAuroc.upper.toFixed(4)}`,
+      'worst-class AUROC': Number(ev.minAuroc.toFixed(4)),
+      seconds: Math.round((Date.now() - t0) / 1000),
+      run: r.runDir,
+    };
+  },
+};

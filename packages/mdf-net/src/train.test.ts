@@ -225,3 +225,20 @@ describe('ablation (tiny, two subsets)', () => {
     expect(csv[2].split(',')).toHaveLength(header.length);
   }, 120_000);
 });
+
+describe('configs', () => {
+  it('configs/mdf-net/*.yaml parse, and quickstart.yaml equals QUICKSTART_CONFIG', async () => {
+    const { loadRunConfig, QUICKSTART_CONFIG } = await import('./commands');
+    const { MdfNetRunConfigSchema } = await import('./train');
+    const dir = join(__dirname, '../../../configs/mdf-net');
+    for (const f of ['tiny.yaml', 'quickstart.yaml', 'ablation.yaml']) loadRunConfig(join(dir, f), {});
+    const fromYaml = loadRunConfig(join(dir, 'quickstart.yaml'), {});
+    const fromCode = MdfNetRunConfigSchema.parse({
+      ...QUICKSTART_CONFIG,
+      data: { ...QUICKSTART_CONFIG.data, dir: fromYaml.data.dir },
+      trainer: fromYaml.trainer,
+    });
+    expect(fromCode).toEqual(fromYaml);
+    expect(() => loadRunConfig(join(dir, 'missing.yaml'), {})).toThrow(/--config/);
+  });
+});
