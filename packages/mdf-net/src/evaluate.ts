@@ -1,0 +1,464 @@
+/**
+ * Evaluation of a trained run on a split: per-finding AUROC with DeLong CIs, mean AUROC and AUPRC,
+ * macro/micro F1 at 0.5, each with percentile-bootstrap CIs (@meddl/metrics); the ablation over the
+ * 7 modality subsets with DeLong tests of each against the full model; prediction for new studies.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { auroc, averagePrecision, bootstrapCI, delongAuroc, delongTest } from '@meddl/metrics';
+import { Generator, tf } from '@meddl/tensor';
+import { encodeClinical, parseClinicalRow, VITALS } from './clinical';
+import { type PreparedData, prepareData } from './data';
+import { MdfNetArgumentError } from './errors';
+import { preprocessImage } from './image';
+import { FINDINGS } from './labels';
+import { createModel, type MdfNet, MODALITIES, type Modality } from './model';
+import { batchInputs } from './task';
+import { ReportTokenizer } from './text';
+import {
+  loadBestCheckpoint,
+  type MdfNetRunConfigInput,
+  MdfNetRunConfigSchema,
+  makeLoader,
+  readRunFiles,
+  splitIndices,
+  train,
+} from './train';
+
+export interface Interval {
+  value: number;
+  lower: number;
+  upper: number;
+}
+
+export interface LabelResult {
+  finding: string;
+  positives: number;
+  negatives: number;
+  auroc: number;
+  aurocLower: number;
+  aurocUpper: number;
+  auprc: number;
+}
+
+export interface EvalResult {
+  runDir: string;
+  split: string;
+  studies: number;
+  modalities: Modality[];
+  perLabel: LabelResult[];
+  meanAuroc: Interval;
+  minAuroc: number;
+  meanAuprc: Interval;
+  macroF1: Interval;
+  microF1: Interval;
+  /** Probabilities [n·14] and certain-label targets/masks, for DeLong comparisons. */
+  probs: Float32Array;
+  target: Float32Array;
+  certain: Float32Array;
+}
+
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+const K = FINDINGS.length;
+
+/** Columns of label k restricted to certain cells (optionally over resampled rows). */
+function column(
+  probs: ArrayLike<number>,
+  target: ArrayLike<number>,
+  certain: ArrayLike<number>,
+  k: number,
+  rows?: ArrayLike<number>,
+): { y: number[]; s: number[] } {
+  const n = rows ? rows.length : probs.length / K;
+  const y: number[] = [];
+  const s: number[] = [];
+  for (let j = 0; j < n; j++) {
+    const i = rows ? rows[j] : j;
+    if (certain[i * K + k]) {
+      y.push(target[i * K + k]);
+      s.push(probs[i * K + k]);
+    }
+  }
+  return { y, s };
+}
+
+function hasBoth(y: number[]): boolean {
+  return y.includes(0) && y.includes(1);
+}
+
+/** Mean AUROC, mean AUPRC, macro and micro F1 (threshold 0.5) over the given rows; NaN when undefined. */
+export function summaryMetrics(
+  probs: ArrayLike<number>,
+  target: ArrayLike<number>,
+  certain: ArrayLike<number>,
+  rows?: ArrayLike<number>,
+): { meanAuroc: number; meanAuprc: number; macroF1: number; microF1: number } {
+  const aurocs: number[] = [];
+  const aps: number[] = [];
+  const f1s: number[] = [];
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let k = 0; k < K; k++) {
+    const { y, s } = column(probs, target, certain, k, rows);
+    if (hasBoth(y)) {
+      aurocs.push(auroc(y, s).value);
+      aps.push(averagePrecision(y, s).value);
+    }
+    let t = 0;
+    let f = 0;
+    let m = 0;
+    y.forEach((yy, i) => {
+      const p = s[i] >= 0.5 ? 1 : 0;
+      if (p && yy) t++;
+      else if (p && !yy) f++;
+      else if (!p && yy) m++;
+    });
+    if (y.length) f1s.push(t + f + m === 0 ? 0 : (2 * t) / (2 * t + f + m));
+    tp += t;
+    fp += f;
+    fn += m;
+  }
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+  return {
+    meanAuroc: mean(aurocs),
+    meanAuprc: mean(aps),
+    macroF1: mean(f1s),
+    microF1: tp + fp + fn === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn),
+  };
+}
+
+/** Sigmoid probabilities of the model over a split. */
+async function predictSplit(
+  model: MdfNet,
+  data: PreparedData,
+  indices: number[],
+  config: ReturnType<typeof MdfNetRunConfigSchema.parse>,
+): Promise<{ probs: Float32Array; target: Float32Array; certain: Float32Array }> {
+  model.eval();
+  const loader = makeLoader(data, indices, config, model.config, false);
+  const probs: number[] = [];
+  const target: number[] = [];
+  const certain: number[] = [];
+  for await (const { data: b } of loader.batches(0)) {
+    const p = tf.tidy(() => tf.sigmoid(model.forward(batchInputs(b, config.normalization))).dataSync());
+    probs.push(...p);
+    target.push(...b.certainTarget);
+    certain.push(...b.certain);
+  }
+  return {
+    probs: Float32Array.from(probs),
+    target: Float32Array.from(target),
+    certain: Float32Array.from(certain),
+  };
+}
+
+/** Loads a run's best checkpoint and a model for it. */
+async function loadRun(runDir: string): Promise<{ model: MdfNet; files: ReturnType<typeof readRunFiles> }> {
+  const files = readRunFiles(runDir);
+  const model = createModel(files.modelConfig, new Generator(0));
+  const stage = files.config.stage2.enabled ? 'stage2' : 'stage1';
+  await loadBestCheckpoint(model, join(runDir, stage));
+  return { model, files };
+}
+
+/** Evaluates a run on a split (default test); writes eval.json, per_label.csv and predictions.csv into the run. */
+export async function evaluate(
+  runDirInput: string,
+  options: { split?: 'train' | 'val' | 'test'; resamples?: number; seed?: number } = {},
+): Promise<EvalResult> {
+  const runDir = resolve(runDirInput);
+  const split = options.split ?? 'test';
+  const { model, files } = await loadRun(runDir);
+  try {
+    const config = MdfNetRunConfigSchema.parse(files.config);
+    const data = await prepareData(config.data.dir, {
+      imageSize: files.modelConfig.imageSize,
+      maxTokens: files.modelConfig.maxTokens,
+      tokenizer: files.tokenizer,
+      ratios: config.data.ratios,
+      seed: config.trainer.seed,
+      clinicalStats: files.clinicalStats,
+    });
+    const indices = splitIndices(data, split);
+    if (indices.length === 0)
+      throw new MdfNetArgumentError('split', `the ${split} split of ${config.data.dir} is empty`);
+    const { probs, target, certain } = await predictSplit(model, data, indices, config);
+    const perLabel: LabelResult[] = FINDINGS.map((finding, k) => {
+      const { y, s } = column(probs, target, certain, k);
+      const positives = y.filter((v) => v === 1).length;
+      const negatives = y.length - positives;
+      if (positives < 2 || negatives < 2)
+        return {
+          finding,
+          positives,
+          negatives,
+          auroc: Number.NaN,
+          aurocLower: Number.NaN,
+          aurocUpper: Number.NaN,
+          auprc: Number.NaN,
+        };
+      const d = delongAuroc(y, s);
+      return {
+        finding,
+        positives,
+        negatives,
+        auroc: d.auc,
+        aurocLower: d.lower,
+        aurocUpper: d.upper,
+        auprc: averagePrecision(y, s).value,
+      };
+    });
+    const n = indices.length;
+    const point = summaryMetrics(probs, target, certain);
+    const resamples = options.resamples ?? 500;
+    const seed = options.seed ?? 0;
+    const boot = (key: keyof typeof point): Interval => {
+      const r = bootstrapCI((idx) => summaryMetrics(probs, target, certain, idx)[key], n, {
+        seed,
+        resamples,
+      });
+      return { value: point[key], lower: r.lower, upper: r.upper };
+    };
+    const defined = perLabel.map((l) => l.auroc).filter((v) => !Number.isNaN(v));
+    const result: EvalResult = {
+      runDir,
+      split,
+      studies: n,
+      modalities: files.modelConfig.modalities,
+      perLabel,
+      meanAuroc: boot('meanAuroc'),
+      minAuroc: defined.length ? Math.min(...defined) : Number.NaN,
+      meanAuprc: boot('meanAuprc'),
+      macroF1: boot('macroF1'),
+      microF1: boot('microF1'),
+      probs,
+      target,
+      certain,
+    };
+    const { probs: _p, target: _t, certain: _c, ...json } = result;
+    writeAtomic(join(runDir, 'eval.json'), `${JSON.stringify({ ...json, resamples }, null, 2)}\n`);
+    writeAtomic(
+      join(runDir, 'per_label.csv'),
+      `finding,positives,negatives,auroc,auroc_lower,auroc_upper,auprc\n${perLabel
+        .map((l) =>
+          [l.finding, l.positives, l.negatives, l.auroc, l.aurocLower, l.aurocUpper, l.auprc].join(','),
+        )
+        .join('\n')}\n`,
+    );
+    const studyIds = indices.map((i) => data.studies[i].studyId);
+    writeAtomic(
+      join(runDir, 'predictions.csv'),
+      `study_id,${FINDINGS.join(',')}\n${studyIds
+        .map((id, j) =>
+          [id, ...Array.from(probs.subarray(j * K, (j + 1) * K), (v) => v.toFixed(5))].join(','),
+        )
+        .join('\n')}\n`,
+    );
+    return result;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The 7 non-empty subsets of the three modalities: the full model, the single modalities, then the pairs. */
+export function modalitySubsets(): Modality[][] {
+  const out: Modality[][] = [];
+  for (let mask = 7; mask >= 1; mask--) out.push(MODALITIES.filter((_, i) => mask & (1 << i)));
+  const rank = (n: number) => (n === 3 ? 0 : n === 1 ? 1 : 2);
+  return out.sort((a, b) => rank(a.length) - rank(b.length));
+}
+
+export interface AblationRow {
+  modalities: Modality[];
+  runDir: string;
+  eval: EvalResult;
+  /** DeLong p-value per finding against the full model (NaN for the full model or undefined labels). */
+  delongP: number[];
+  /** Paired bootstrap of mean AUROC (this − full). */
+  meanAurocDiff: Interval;
+  trainSeconds: number;
+}
+
+/**
+ * Trains and evaluates one model per modality subset (same config and seed otherwise), then
+ * compares each with the full model: DeLong per finding, paired bootstrap for the mean AUROC.
+ * Writes `<runsDir>/<name>/results_summary.csv` and `ablation.json`.
+ */
+export async function ablate(
+  input: MdfNetRunConfigInput,
+  options: { subsets?: Modality[][]; resamples?: number } = {},
+): Promise<{ dir: string; rows: AblationRow[] }> {
+  const base = MdfNetRunConfigSchema.parse(input);
+  const dir = resolve(base.trainer.runsDir ?? 'runs', base.trainer.name);
+  mkdirSync(dir, { recursive: true });
+  const subsets = options.subsets ?? modalitySubsets();
+  const rows: AblationRow[] = [];
+  for (const mods of subsets) {
+    const name = mods.join('+');
+    const t = await train({
+      ...base,
+      model: { ...base.model, overrides: { ...base.model.overrides, modalities: mods } },
+      trainer: { ...base.trainer, runsDir: dir, name },
+    } as MdfNetRunConfigInput);
+    const ev = await evaluate(t.runDir, { resamples: options.resamples });
+    rows.push({
+      modalities: mods,
+      runDir: t.runDir,
+      eval: ev,
+      delongP: [],
+      meanAurocDiff: { value: Number.NaN, lower: Number.NaN, upper: Number.NaN },
+      trainSeconds: t.durationSec,
+    });
+  }
+  const full = rows.find((r) => r.modalities.length === MODALITIES.length) ?? rows[0];
+  const n = full.eval.studies;
+  for (const r of rows) {
+    r.delongP = FINDINGS.map((_, k) => {
+      if (r === full) return Number.NaN;
+      const a = column(full.eval.probs, full.eval.target, full.eval.certain, k);
+      const b = column(r.eval.probs, r.eval.target, r.eval.certain, k);
+      if (a.y.filter((v) => v === 1).length < 2 || a.y.filter((v) => v === 0).length < 2) return Number.NaN;
+      const test = delongTest(a.y, a.s, b.s);
+      return test.defined ? test.pValue : Number.NaN;
+    });
+    const diff = (idx?: ArrayLike<number>) =>
+      summaryMetrics(r.eval.probs, r.eval.target, r.eval.certain, idx).meanAuroc -
+      summaryMetrics(full.eval.probs, full.eval.target, full.eval.certain, idx).meanAuroc;
+    const ci = bootstrapCI((idx) => diff(idx), n, { seed: 1, resamples: options.resamples ?? 500 });
+    r.meanAurocDiff = { value: diff(), lower: ci.lower, upper: ci.upper };
+  }
+  const fmt = (v: number) => (Number.isNaN(v) ? '' : v.toFixed(4));
+  const iv = (i: Interval) => [fmt(i.value), fmt(i.lower), fmt(i.upper)];
+  const header = [
+    'modalities',
+    'mean_auroc',
+    'mean_auroc_lower',
+    'mean_auroc_upper',
+    'mean_auroc_diff_vs_full',
+    'diff_lower',
+    'diff_upper',
+    'mean_auprc',
+    'mean_auprc_lower',
+    'mean_auprc_upper',
+    'macro_f1',
+    'macro_f1_lower',
+    'macro_f1_upper',
+    'micro_f1',
+    'micro_f1_lower',
+    'micro_f1_upper',
+    'train_seconds',
+    ...FINDINGS.flatMap((f) => [`auroc:${f}`, `auroc_lower:${f}`, `auroc_upper:${f}`, `delong_p:${f}`]),
+  ];
+  const lines = rows.map((r) =>
+    [
+      r.modalities.join('+'),
+      ...iv(r.eval.meanAuroc),
+      ...iv(r.meanAurocDiff),
+      ...iv(r.eval.meanAuprc),
+      ...iv(r.eval.macroF1),
+      ...iv(r.eval.microF1),
+      r.trainSeconds.toFixed(1),
+      ...r.eval.perLabel.flatMap((l, k) => [
+        fmt(l.auroc),
+        fmt(l.aurocLower),
+        fmt(l.aurocUpper),
+        fmt(r.delongP[k]),
+      ]),
+    ].join(','),
+  );
+  writeAtomic(
+    join(dir, 'results_summary.csv'),
+    `${header.map((h) => (h.includes(' ') ? `"${h}"` : h)).join(',')}\n${lines.join('\n')}\n`,
+  );
+  writeAtomic(
+    join(dir, 'ablation.json'),
+    `${JSON.stringify(
+      rows.map((r) => ({
+        modalities: r.modalities,
+        runDir: r.runDir,
+        meanAuroc: r.eval.meanAuroc,
+        meanAurocDiffVsFull: r.meanAurocDiff,
+        meanAuprc: r.eval.meanAuprc,
+        macroF1: r.eval.macroF1,
+        microF1: r.eval.microF1,
+        trainSeconds: r.trainSeconds,
+        delongP: Object.fromEntries(
+          FINDINGS.map((f, k) => [f, Number.isNaN(r.delongP[k]) ? null : r.delongP[k]]),
+        ),
+      })),
+      null,
+      2,
+    )}\n`,
+  );
+  return { dir, rows };
+}
+
+export interface PredictInput {
+  image?: string;
+  report?: string;
+  /** Triage values by column name (as in clinical.csv); missing ones are treated as missing. */
+  clinical?: Record<string, string>;
+}
+
+/** Probabilities per finding for one study, from a run's best checkpoint. */
+export async function predict(runDirInput: string, input: PredictInput): Promise<Record<string, number>> {
+  const { model, files } = await loadRun(resolve(runDirInput));
+  try {
+    const mc = files.modelConfig;
+    const config = MdfNetRunConfigSchema.parse(files.config);
+    for (const m of mc.modalities) {
+      if (m === 'image' && !input.image) throw new MdfNetArgumentError('image', 'this model needs an image');
+      if (m === 'text' && input.report === undefined)
+        throw new MdfNetArgumentError('report', 'this model needs a report');
+    }
+    const tok = ReportTokenizer.fromFile(files.tokenizer, mc.maxTokens);
+    const enc = tok.encode(input.report ?? '');
+    const c = encodeClinical(
+      parseClinicalRow(
+        Object.fromEntries([...VITALS, 'sex', 'acuity'].map((k) => [k, input.clinical?.[k] ?? ''])),
+        '<clinical>',
+        1,
+      ),
+      files.clinicalStats,
+    );
+    const image = input.image
+      ? await preprocessImage(input.image, mc.imageSize)
+      : new Float32Array(mc.imageSize ** 2);
+    model.eval();
+    const probs = tf.tidy(() =>
+      tf
+        .sigmoid(
+          model.forward(
+            batchInputs(
+              {
+                size: 1,
+                imageSize: mc.imageSize,
+                images: image,
+                tokens: enc.ids,
+                attention: Int32Array.from(enc.attentionMask),
+                maxTokens: mc.maxTokens,
+                clinical: c.numeric,
+                sex: Int32Array.of(c.sex),
+                acuity: Int32Array.of(c.acuity),
+                target: new Float32Array(K),
+                mask: new Float32Array(K),
+                certain: new Float32Array(K),
+                certainTarget: new Float32Array(K),
+              },
+              config.normalization,
+            ),
+          ),
+        )
+        .dataSync(),
+    );
+    return Object.fromEntries(FINDINGS.map((f, k) => [f, probs[k]]));
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,3 @@
+import { meddlVitestConfig } from '../../vitest.shared.ts';
+
+export default meddlVitestConfig();
