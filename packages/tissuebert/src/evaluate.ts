@@ -269,7 +269,9 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   const half = (parity: number): ReadPosteriors & { labels: Int32Array } => {
     const rows = Array.from({ length: nReads }, (_, i) => i).filter((i) => i % 2 === parity);
     const p = new Float64Array(rows.length * K);
-    rows.forEach((row, k) => p.set(probs.subarray(row * K, (row + 1) * K), k * K));
+    rows.forEach((row, k) => {
+      p.set(probs.subarray(row * K, (row + 1) * K), k * K);
+    });
     return { probs: p, nReads: rows.length, nClasses: K, labels: Int32Array.from(rows, (row) => yTrue[row]) };
   };
   const fit = half(0);
