@@ -49,7 +49,7 @@ const peers = opt('peers', 'pytorch');
 const outDir = resolve(process.env.INIT_CWD ?? process.cwd(), opt('out', join(repo, 'benchmarks/suite/out')));
 const rounds = Number(opt('rounds', quick ? 3 : 5));
 const steps = Number(opt('steps', quick ? 5 : 10));
-const warmup = 1;
+const warmup = 2;
 // Debian's python3-torch lives in the system python; a pyenv/venv python3 on PATH may lack it.
 const python = process.env.MEDDL_PYTHON || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 for (const m of models) if (!MODELS[m]) fail(`unknown model '${m}' (${Object.keys(MODELS).join(', ')})`);
@@ -63,6 +63,11 @@ function fail(msg) {
 }
 
 const info = await initBackend();
+const load = os.loadavg()[0];
+if (load > os.cpus().length)
+  console.log(
+    `warning: load average ${load.toFixed(1)} on ${os.cpus().length} cores: timings are contention-bound; multi-threaded peers (OpenMP) suffer most. Compare runs at MEDDL_THREADS=1 too.`,
+  );
 
 /** Probes python3 + torch once; null when absent (peers are then skipped with a note). */
 function probeTorch() {
@@ -209,6 +214,8 @@ if (comparePath) {
   console.log(
     `\ncompared with ${comparePath} (threshold ${(cmp.threshold * 100).toFixed(0)} %):\n${compareTable(cmp)}`,
   );
+  if (cmp.added.length) console.log(`not in the baseline: ${cmp.added.join(', ')}`);
+  if (cmp.removed.length) console.log(`in the baseline only: ${cmp.removed.join(', ')}`);
   if (cmp.regressions.length) {
     console.log(`${cmp.regressions.length} regression(s): ${cmp.regressions.map((r) => r.key).join(', ')}`);
     process.exitCode = 1;

@@ -191,14 +191,14 @@ export function svgChart(file) {
   const width = 760;
   const plotW = width - left - 80;
   const height = 50 + rows.length * rowH + 30;
-  const ratios = rows.map((r) => r.peer.ratio.median);
-  const lo = Math.min(0.5, ...ratios.map((x) => x / 1.2));
-  const hi = Math.max(2, ...ratios.map((x) => x * 1.2));
+  const lo = Math.min(0.5, ...rows.map((r) => r.peer.ratio.min / 1.1));
+  const hi = Math.max(2, ...rows.map((r) => r.peer.ratio.max * 1.1));
   const xOf = (v) => left + ((Math.log(v) - Math.log(lo)) / (Math.log(hi) - Math.log(lo))) * plotW;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<title>meddl / PyTorch step time per scenario, ${esc(file.machine.cpu)}, ${file.machine.threads} threads, ${esc(file.date)}</title>`,
     '<rect width="100%" height="100%" fill="white"/>',
-    `<text x="10" y="20" font-size="14">meddl / PyTorch step time (median; &lt; 1 = meddl faster) — ${esc(file.date)}</text>`,
+    `<text x="10" y="20" font-size="14">meddl / PyTorch step time (median, whiskers min–max over rounds; &lt; 1 = meddl faster) — ${esc(file.date)}</text>`,
   ];
   rows.forEach((r, i) => {
     const y = 40 + i * rowH;
@@ -212,13 +212,15 @@ export function svgChart(file) {
     parts.push(
       `<line x1="${xOf(r.peer.ratio.min).toFixed(1)}" x2="${xOf(r.peer.ratio.max).toFixed(1)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="black"/>`,
     );
-    parts.push(`<text x="${(Math.max(x0, x1) + 6).toFixed(1)}" y="${y + 14}">${v.toFixed(2)}×</text>`);
+    parts.push(`<text x="${left + plotW + 10}" y="${y + 14}">${v.toFixed(2)}×</text>`);
   });
   const axisY = 40 + rows.length * rowH + 4;
   parts.push(
     `<line x1="${xOf(1)}" x2="${xOf(1)}" y1="34" y2="${axisY}" stroke="#555" stroke-dasharray="3,3"/>`,
   );
-  for (const t of [0.25, 0.5, 1, 2, 4, 8, 16].filter((t) => t >= lo && t <= hi))
+  for (const t of [0.03125, 0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64].filter(
+    (t) => t >= lo && t <= hi,
+  ))
     parts.push(`<text x="${xOf(t).toFixed(1)}" y="${axisY + 16}" text-anchor="middle">${t}×</text>`);
   if (rows.length === 0) parts.push('<text x="10" y="50">no peer results (PyTorch not installed?)</text>');
   parts.push('</svg>');
