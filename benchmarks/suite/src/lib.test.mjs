@@ -1,0 +1,173 @@
+// Unit tests of the suite's schema, statistics, comparison, table and chart on synthetic result
+// files. Nothing here runs a benchmark or Python.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  BenchResultsError,
+  compareResults,
+  compareTable,
+  markdownTable,
+  median,
+  parseResults,
+  ratioSummary,
+  readResults,
+  SCHEMA_VERSION,
+  summarize,
+  svgChart,
+} from './lib.mjs';
+
+function row(model, scenario, meddlRounds, peerRounds = null) {
+  return {
+    model,
+    preset: `${model}-tiny`,
+    description: `${model} synthetic`,
+    scenario,
+    batch: 8,
+    params: 1000,
+    meddl: summarize(meddlRounds, 8),
+    peer: peerRounds
+      ? {
+          name: 'pytorch',
+          params: 1000,
+          paramsMatch: true,
+          stats: summarize(peerRounds, 8),
+          ratio: ratioSummary(meddlRounds, peerRounds),
+        }
+      : null,
+    ...(peerRounds ? {} : { peerNote: 'PyTorch not installed' }),
+  };
+}
+
+function file(results) {
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    date: '2026-11-23T12:00:00.000Z',
+    command: 'node benchmarks/suite/run.mjs --quick',
+    quick: true,
+    method: { warmup: 1, rounds: 3, steps: 5 },
+    machine: {
+      cpu: 'Synthetic CPU',
+      cores: 2,
+      memoryGiB: 8,
+      loadAverage: [1, 1, 1],
+      platform: 'linux',
+      node: 'v20',
+      backend: 'native',
+      threads: 2,
+      meddlVersion: '0.1.0',
+      torch: '1.13.1',
+      python: '3.11',
+    },
+    results,
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'meddl-bench-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('statistics', () => {
+  it('takes medians of odd and even lengths and summarises rounds', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow(RangeError);
+    const s = summarize([0.02, 0.01, 0.04], 8);
+    expect(s).toMatchObject({ median: 0.02, min: 0.01, max: 0.04 });
+    expect(s.throughput).toBeCloseTo(400, 6);
+  });
+
+  it('computes the ratio per round from pairs, not from the two medians', () => {
+    // Pairs (meddl, peer): (1, 1), (2, 4), (9, 3): ratios 1, 0.5, 3 → median 1.
+    const r = ratioSummary([1, 2, 9], [1, 4, 3]);
+    expect(r).toEqual({ median: 1, min: 0.5, max: 3 });
+    // The ratio of medians would be 2 / 3.
+    expect(median([1, 2, 9]) / median([1, 4, 3])).toBeCloseTo(2 / 3, 9);
+  });
+});
+
+describe('results.json schema', () => {
+  it('accepts a valid file and round-trips it through disk', () => {
+    const f = file([row('tissuebert', 'train-step', [0.01, 0.012, 0.011], [0.02, 0.02, 0.022])]);
+    const p = join(dir, 'ok.json');
+    writeFileSync(p, JSON.stringify(f));
+    expect(readResults(p)).toEqual(f);
+  });
+
+  it('rejects other schema versions, bad fields and unreadable files with a typed error naming the file', () => {
+    const bad = { ...file([]), schemaVersion: 99 };
+    expect(() => parseResults(bad, 'old.json')).toThrow(/old\.json: schemaVersion 99 is not supported/);
+    const badRow = file([{ ...row('x', 'train-step', [1]), scenario: 'fly' }]);
+    expect(() => parseResults(badRow, 'r.json')).toThrow(/r\.json: results\.0\.scenario/);
+    const p = join(dir, 'broken.json');
+    writeFileSync(p, '{ not json');
+    try {
+      readResults(p);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(BenchResultsError);
+      expect(e.meddl).toBe(true);
+      expect(e.message).toContain(p);
+    }
+  });
+});
+
+describe('compare', () => {
+  const baseline = file([
+    row('tissuebert', 'train-step', [0.1, 0.1, 0.1]),
+    row('tissuebert', 'inference', [0.05, 0.05, 0.05]),
+    row('crc-mil', 'train-step', [0.2, 0.2, 0.2]),
+    row('gone', 'inference', [0.3, 0.3, 0.3]),
+  ]);
+  const current = file([
+    row('tissuebert', 'train-step', [0.125, 0.125, 0.125]), // +25 %: regression
+    row('tissuebert', 'inference', [0.054, 0.054, 0.054]), // +8 %: within 10 %
+    row('crc-mil', 'train-step', [0.1, 0.1, 0.1]), // −50 %: faster
+    row('new', 'inference', [0.3, 0.3, 0.3]),
+  ]);
+
+  it('flags only slow-downs beyond the threshold', () => {
+    const cmp = compareResults(baseline, current, 0.1);
+    expect(cmp.regressions.map((r) => r.key)).toEqual(['tissuebert/tissuebert-tiny/train-step']);
+    expect(cmp.regressions[0].change).toBeCloseTo(0.25, 9);
+    const faster = cmp.rows.find((r) => r.key.startsWith('crc-mil'));
+    expect(faster).toMatchObject({ regression: false, improvement: true });
+    expect(cmp.added).toEqual(['new/new-tiny/inference']);
+    expect(cmp.removed).toEqual(['gone/gone-tiny/inference']);
+    expect(compareTable(cmp)).toMatch(
+      /tissuebert\/tissuebert-tiny\/train-step \| 100 \| 125 \| 25\.0 % \| REGRESSION/,
+    );
+  });
+
+  it('honours a looser threshold and finds nothing when compared with itself', () => {
+    expect(compareResults(baseline, current, 0.3).regressions).toEqual([]);
+    expect(compareResults(current, current).regressions).toEqual([]);
+  });
+});
+
+describe('table and chart', () => {
+  // Per-round ratios 0.5, 0.6, 0.55 → median 0.55.
+  const f = file([
+    row('tissuebert', 'train-step', [0.01, 0.012, 0.011], [0.02, 0.02, 0.02]),
+    row('mdf-net', 'inference', [0.004, 0.004, 0.005]),
+  ]);
+
+  it('prints ratios for rows with a peer and the reason for rows without', () => {
+    const md = markdownTable(f);
+    const lines = md.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[2]).toContain(
+      '| tissuebert | tissuebert-tiny | train-step | 8 | 1,000 | 11.0 (10.0–12.0) |',
+    );
+    expect(lines[2]).toContain('0.55× (0.50–0.60)');
+    expect(lines[3]).toContain('— (PyTorch not installed)');
+  });
+
+  it('draws one bar per peered scenario', () => {
+    const svg = svgChart(f);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.match(/<rect /g)).toHaveLength(2); // background + one bar
+    expect(svg).toContain('0.55×');
+    expect(svgChart(file([]))).toContain('no peer results');
+  });
+});
