@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '@meddl/checkpoint';
 import { exportRegistry, OnnxSession, onnxParity, type ParityCase, runExport } from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
@@ -48,6 +50,32 @@ function parityCase(m: GatedAttentionMil, n: number, seed: number, scaleIndex?: 
   out.logits.dispose();
   out.attention.dispose();
   return c;
+}
+
+// The official ONNX checker (Debian python3-onnx, packages/onnx/scripts/check_onnx.py); skipped
+// when no python3 with the onnx package is installed (tests must not need Python).
+const python = ['/usr/bin/python3', 'python3'].find(
+  (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
+);
+function officialCheck(
+  files: Record<string, Uint8Array>,
+): Array<{ file: string; ok: boolean; error?: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-check-'));
+  try {
+    const paths = Object.entries(files).map(([name, bytes]) => {
+      const p = join(dir, `${name}.onnx`);
+      writeFileSync(p, bytes);
+      return p;
+    });
+    const script = fileURLToPath(new URL('../../onnx/scripts/check_onnx.py', import.meta.url));
+    const r = spawnSync(python as string, [script, ...paths], { encoding: 'utf8' });
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('crc-mil ONNX export', () => {
@@ -116,5 +144,19 @@ describe('crc-mil ONNX export', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+  it.skipIf(!python)('the single- and multi-scale exports pass the official ONNX checker', () => {
+    const one = model(1, 3);
+    const two = model(2, 5);
+    const results = officialCheck({
+      single: exportGatedAttentionMil(one).bytes,
+      multi: exportGatedAttentionMil(two).bytes,
+    });
+    one.dispose();
+    two.dispose();
+    expect(results.map((r) => [r.ok, r.error])).toEqual([
+      [true, undefined],
+      [true, undefined],
+    ]);
   });
 });
