@@ -33,6 +33,12 @@ export {
   OnnxPatchEncoder,
   writeConvEncoderOnnx,
 } from './onnx';
+export {
+  exportGatedAttentionMil,
+  lowerGatedAttentionMil,
+  milOnnxSignature,
+  registerCrcMilExporter,
+} from './onnx-export';
 export { loadSavedModel, predict, type SlidePrediction, type TrainResult, train } from './predict';
 export {
   listSlides,
@@ -70,3 +76,8 @@ export {
 } from './synth/generator';
 export { detectTissue, patchGrid, segmentTissue, TISSUE_DEFAULTS, tissueFractionAt } from './tissue';
 export { batchItems, createMilModel, MilTask, trainModel } from './train';
+
+import { registerCrcMilExporter } from './onnx-export';
+
+// `meddl export crc-mil --checkpoint <run>/final --out crc-mil.onnx`
+registerCrcMilExporter();

@@ -9,8 +9,10 @@
 // State-dict keys are PyTorch's for the same layers: fc.weight, attention_a.weight, …, classifier.bias,
 // plus the feature standardization buffers feature_mean / feature_std.
 import { Dropout, Linear, Module } from '@meddl/nn';
+import type { GraphBuilder, OnnxLowerable, OnnxValue } from '@meddl/onnx';
 import { Generator, tf } from '@meddl/tensor';
 import { z } from 'zod';
+import { lowerGatedAttentionMil } from './onnx-export';
 
 export const MilModelConfigSchema = z.object({
   inDim: z.number().int().min(1).default(64),
@@ -39,7 +41,7 @@ export interface MilOutput {
   attention: tf.Tensor1D;
 }
 
-export class GatedAttentionMil extends Module {
+export class GatedAttentionMil extends Module implements OnnxLowerable {
   readonly config: MilModelConfig;
   readonly fc: Linear;
   readonly attentionA: Linear;
@@ -135,6 +137,14 @@ export class GatedAttentionMil extends Module {
       });
       return { logits: this.classifier.forward(pooled) as tf.Tensor2D, attention };
     });
+  }
+
+  /**
+   * ONNX lowering (@meddl/onnx protocol): `[bag]` or, multi-scale, `[bag, scaleIndex]` →
+   * `[logits [1, K], attention [N]]`, what `forward` returns in eval mode.
+   */
+  toOnnx(b: GraphBuilder, inputs: readonly OnnxValue[]): OnnxValue[] {
+    return lowerGatedAttentionMil(b, this, inputs[0], inputs[1]);
   }
 
   /**

@@ -17,10 +17,12 @@ import {
   MultiheadAttention,
   TransformerEncoder,
 } from '@meddl/nn';
+import type { GraphBuilder, OnnxLowerable, OnnxValue } from '@meddl/onnx';
 import { defaultRng, type Generator, tf } from '@meddl/tensor';
 import { z } from 'zod';
 import { ACUITY_CATEGORIES, CLINICAL_NUMERIC_DIM, SEX_CATEGORIES } from './clinical';
 import { NUM_FINDINGS } from './labels';
+import { lowerMdfNet } from './onnx-export';
 
 export const MODALITIES = ['image', 'text', 'clinical'] as const;
 export type Modality = (typeof MODALITIES)[number];
@@ -255,7 +257,7 @@ export interface MdfNetInputs {
   acuity?: tf.Tensor1D;
 }
 
-export class MdfNet extends Module {
+export class MdfNet extends Module implements OnnxLowerable {
   readonly imageEncoder: ImageEncoder | null = null;
   readonly textEncoder: TextEncoder | null = null;
   readonly clinicalEncoder: ClinicalEncoder | null = null;
@@ -280,6 +282,14 @@ export class MdfNet extends Module {
     return [this.imageEncoder, this.textEncoder, this.clinicalEncoder].filter(
       (m): m is NonNullable<typeof m> => m !== null,
     );
+  }
+
+  /**
+   * ONNX lowering (@meddl/onnx protocol). The inputs are `forward`'s fields flattened for the
+   * enabled modalities, in order: images; tokens, attention; clinical, sex, acuity → `[logits]`.
+   */
+  toOnnx(b: GraphBuilder, inputs: readonly OnnxValue[]): OnnxValue[] {
+    return lowerMdfNet(b, this, inputs);
   }
 
   /** Logits [B, numLabels]. */

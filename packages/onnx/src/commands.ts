@@ -103,6 +103,10 @@ export function exportCommands(registry: ExportRegistry = exportRegistry): OnnxC
         { flags: '--checkpoint <dir>', description: 'checkpoint directory of a training run' },
         { flags: '--out <file>', description: 'output .onnx path (the sidecar is <file>.json)' },
         { flags: '--opset <n>', description: 'ONNX opset (17–21)', default: 17 },
+        {
+          flags: '--encoder <which>',
+          description: 'for models with several encoders, which one to export (vjepa3d: context | target)',
+        },
       ],
       async run(args, options) {
         if (!args[0]) throw new OnnxArgumentError('model', 'a model name is required');

@@ -61,6 +61,15 @@ export {
   VJepa3d,
 } from './model';
 export {
+  exportVJepaEncoder,
+  lowerTubeletConv,
+  lowerTubeletEmbed,
+  lowerVisionTransformer3d,
+  lowerVolumeEncoder,
+  registerVJepaExporter,
+  vjepaOnnxSignature,
+} from './onnx-export';
+export {
   fitLogisticRegression,
   knnPredict,
   type ProbeResult,
@@ -112,3 +121,8 @@ export {
   type Shape3,
   type Transform3d,
 } from './transforms';
+
+import { registerVJepaExporter } from './onnx-export';
+
+// `meddl export vjepa3d --checkpoint <run> --out vjepa3d.onnx [--encoder context|target]`
+registerVJepaExporter();

@@ -15,10 +15,12 @@ import {
   TransformerEncoder,
   TransformerEncoderLayer,
 } from '@meddl/nn';
+import type { GraphBuilder, OnnxLowerable, OnnxValue } from '@meddl/onnx';
 import { Generator, tf } from '@meddl/tensor';
 import { z } from 'zod';
 import { VJepaArgumentError } from './errors';
 import type { TokenGrid } from './masking';
+import { lowerTubeletEmbed, lowerVisionTransformer3d } from './onnx-export';
 
 export const ModelConfigSchema = z.object({
   /** Input volume [frames, rows, columns] after preprocessing. */
@@ -147,7 +149,7 @@ export function patchify(
 }
 
 /** Conv3d(1, dim, kernel = stride = tubelet) applied to pre-cut tubelets: a matrix product. */
-export class TubeletEmbed3d extends Module {
+export class TubeletEmbed3d extends Module implements OnnxLowerable {
   readonly weight: tf.Variable;
   readonly bias: tf.Variable;
   constructor(
@@ -161,6 +163,10 @@ export class TubeletEmbed3d extends Module {
     const bound = 1 / Math.sqrt(fanIn);
     this.weight = this.registerParameter('weight', init.uniform([dim, 1, ...tubelet], -bound, bound, rng));
     this.bias = this.registerParameter('bias', init.uniform([dim], -bound, bound, rng));
+  }
+  /** ONNX lowering (@meddl/onnx protocol): tubelets [B, N, t·p·p] → [B, N, dim]. */
+  toOnnx(b: GraphBuilder, inputs: readonly OnnxValue[]): OnnxValue[] {
+    return [lowerTubeletEmbed(b, this, inputs[0] as OnnxValue)];
   }
   /** tubelets [B, N, t·p·p] → [B, N, dim] */
   forward(tubelets: tf.Tensor): tf.Tensor {
@@ -215,7 +221,7 @@ function encoderStack(
 }
 
 /** The 3D ViT: tubelet embedding, fixed sin-cos positions, pre-norm blocks, final norm. */
-export class VisionTransformer3d extends Module {
+export class VisionTransformer3d extends Module implements OnnxLowerable {
   readonly patchEmbed: TubeletEmbed3d;
   readonly blocks: TransformerEncoder;
   readonly posEmbed: tf.Tensor2D;
@@ -240,6 +246,13 @@ export class VisionTransformer3d extends Module {
   }
   get numTokens(): number {
     return this.grid[0] * this.grid[1] * this.grid[2];
+  }
+  /**
+   * ONNX lowering (@meddl/onnx protocol) of `forward(tubelets)` on all tokens: [B, N, K] → [B, N, D].
+   * `exportVJepaEncoder` exports the volume form ([B, 1, D, H, W] through a Conv3d) instead.
+   */
+  toOnnx(b: GraphBuilder, inputs: readonly OnnxValue[]): OnnxValue[] {
+    return [lowerVisionTransformer3d(b, this, inputs[0] as OnnxValue)];
   }
   /**
    * tubelets [B, N, K] → features [B, N or M, D]. With `keep` (flat [B, M] token indices), only

@@ -1,0 +1,162 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeSafetensors } from '@meddl/checkpoint';
+import { exportRegistry, OnnxSession, onnxParity, type ParityCase, runExport } from '@meddl/onnx';
+import { Generator, initBackend, tf } from '@meddl/tensor';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exportGatedAttentionMil } from './index'; // the package entry registers 'crc-mil'
+import { GatedAttentionMil, MIL_PRESETS } from './model';
+import { PreprocessConfigSchema } from './preprocess';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+const IN_DIM = 24;
+
+function model(scales: number, seed: number): GatedAttentionMil {
+  const m = new GatedAttentionMil(
+    { ...MIL_PRESETS.tiny, inDim: IN_DIM, numClasses: 3, scales },
+    new Generator(seed),
+  );
+  // Non-trivial standardization so the buffers are exercised.
+  const g = new Generator(seed + 100);
+  m.setFeatureStats(
+    Float32Array.from({ length: IN_DIM }, () => g.normal() * 0.5),
+    Float32Array.from({ length: IN_DIM }, () => 0.5 + g.uniform(0, 1)),
+  );
+  m.eval();
+  return m;
+}
+
+function bag(n: number, seed: number): Float32Array {
+  return new Generator(seed).normalArray(n * IN_DIM);
+}
+
+function parityCase(m: GatedAttentionMil, n: number, seed: number, scaleIndex?: Int32Array): ParityCase {
+  const data = bag(n, seed);
+  const out = m.forward(tf.tensor2d(data, [n, IN_DIM]), scaleIndex);
+  const c: ParityCase = {
+    feeds: { bag: { data, dims: [n, IN_DIM] } },
+    expected: {
+      logits: { data: out.logits.dataSync(), dims: out.logits.shape },
+      attention: { data: out.attention.dataSync(), dims: out.attention.shape },
+    },
+  };
+  if (scaleIndex) c.feeds.scale_index = { data: scaleIndex, dims: [n] };
+  out.logits.dispose();
+  out.attention.dispose();
+  return c;
+}
+
+// The official ONNX checker (Debian python3-onnx, packages/onnx/scripts/check_onnx.py); skipped
+// when no python3 with the onnx package is installed (tests must not need Python).
+const python = ['/usr/bin/python3', 'python3'].find(
+  (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
+);
+function officialCheck(
+  files: Record<string, Uint8Array>,
+): Array<{ file: string; ok: boolean; error?: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-check-'));
+  try {
+    const paths = Object.entries(files).map(([name, bytes]) => {
+      const p = join(dir, `${name}.onnx`);
+      writeFileSync(p, bytes);
+      return p;
+    });
+    const script = fileURLToPath(new URL('../../onnx/scripts/check_onnx.py', import.meta.url));
+    const r = spawnSync(python as string, [script, ...paths], { encoding: 'utf8' });
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('crc-mil ONNX export', () => {
+  it('single-scale: logits and attention equal forward within 1e-4 for bags of 1, 7 and 60 patches', async () => {
+    const m = model(1, 3);
+    const exported = exportGatedAttentionMil(m);
+    expect(exported.inputs.map((i) => i.name)).toEqual(['bag']);
+    expect(exported.outputs.map((o) => o.name)).toEqual(['logits', 'attention']);
+    const cases = [1, 7, 60].map((n, i) => parityCase(m, n, 10 + i));
+    const report = await onnxParity(exported, cases);
+    expect(report.failures).toEqual([]);
+    expect(report.worst.logits).toBeLessThan(1e-4);
+    expect(report.worst.attention).toBeLessThan(1e-4);
+    // The attention output is a distribution over the bag.
+    const s = await OnnxSession.create(exported.bytes, { threads: 1, executionProviders: ['cpu'] });
+    const out = await s.run(cases[2].feeds);
+    expect(Array.from(out.attention.data as Float32Array).reduce((a, v) => a + v, 0)).toBeCloseTo(1, 5);
+    await s.release();
+    m.dispose();
+  });
+
+  it('multi-scale: equal to forward, including a bag with a scale missing', async () => {
+    const m = model(2, 5);
+    const exported = exportGatedAttentionMil(m);
+    expect(exported.inputs.map((i) => i.name)).toEqual(['bag', 'scale_index']);
+    const g = new Generator(9);
+    const mixed = (n: number) => Int32Array.from({ length: n }, () => g.int(2));
+    const cases = [
+      parityCase(m, 9, 20, mixed(9)),
+      parityCase(m, 33, 21, mixed(33)),
+      parityCase(m, 5, 22, new Int32Array(5)), // only scale 0 present
+      parityCase(m, 4, 23, Int32Array.from([1, 1, 1, 1])), // only scale 1 present
+    ];
+    const report = await onnxParity(exported, cases);
+    expect(report.failures).toEqual([]);
+    m.dispose();
+  });
+
+  it("registers 'crc-mil' and exports a saved <run>/final directory with a sidecar", async () => {
+    expect(exportRegistry.names()).toContain('crc-mil');
+    const dir = mkdtempSync(join(tmpdir(), 'crc-mil-onnx-'));
+    try {
+      const m = model(1, 7);
+      const modelDir = join(dir, 'final');
+      mkdirSync(modelDir, { recursive: true });
+      writeSafetensors(join(modelDir, 'model.safetensors'), m.stateDict(), { format: 'pt' });
+      writeFileSync(
+        join(modelDir, 'model.json'),
+        JSON.stringify({
+          classes: ['CMS1', 'CMS2', 'CMS4'],
+          model: m.config,
+          temperature: 1.7,
+          preprocess: PreprocessConfigSchema.parse({ magnification: 20 }),
+          trainPatients: [],
+          valPatients: [],
+        }),
+      );
+      const out = join(dir, 'crc-mil.onnx');
+      const sidecar = await runExport(exportRegistry, 'crc-mil', { checkpoint: modelDir, out });
+      expect(sidecar.labels).toEqual(['CMS1', 'CMS2', 'CMS4']);
+      expect(sidecar.temperature).toBe(1.7);
+      expect(JSON.parse(readFileSync(`${out}.json`, 'utf8')).sha256).toBe(sidecar.sha256);
+      const report = await onnxParity(readFileSync(out), [parityCase(m, 12, 30)]);
+      expect(report.failures).toEqual([]);
+      m.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it.skipIf(!python)('the single- and multi-scale exports pass the official ONNX checker', () => {
+    const one = model(1, 3);
+    const two = model(2, 5);
+    const results = officialCheck({
+      single: exportGatedAttentionMil(one).bytes,
+      multi: exportGatedAttentionMil(two).bytes,
+    });
+    one.dispose();
+    two.dispose();
+    expect(results.map((r) => [r.ok, r.error])).toEqual([
+      [true, undefined],
+      [true, undefined],
+    ]);
+  });
+});

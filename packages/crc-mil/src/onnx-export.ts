@@ -1,0 +1,136 @@
+// ONNX export of the gated-attention MIL model (see model.ts for the forward it mirrors).
+// Inputs: `bag` [N, D] float32 (N = dynamic 'patches'), and for the multi-scale model `scale_index`
+// [N] int32 (each patch's magnification, 0..scales−1). Outputs: `logits` [1, K] and `attention` [N].
+// Registered as 'crc-mil' in @meddl/onnx's exportRegistry (`meddl export crc-mil --checkpoint
+// <run>/final --out crc-mil.onnx`).
+import { resolve } from 'node:path';
+import {
+  type ExportedModel,
+  exportModule,
+  exportRegistry,
+  type GraphBuilder,
+  lowerLinear,
+  type OnnxValue,
+  type TensorSignature,
+} from '@meddl/onnx';
+import type { GatedAttentionMil } from './model';
+
+/** Gated attention scores of rows h [R, hidden] → [R] (tanh(a(h)) ⊙ sigmoid(b(h)) → c). */
+function gatedScores(
+  b: GraphBuilder,
+  h: OnnxValue,
+  a: GatedAttentionMil['attentionA'],
+  g: GatedAttentionMil['attentionB'],
+  c: GatedAttentionMil['attentionC'],
+): OnnxValue {
+  const gate = b.mul(b.node('Tanh', [lowerLinear(b, a, h)]), b.node('Sigmoid', [lowerLinear(b, g, h)]));
+  return b.reshape(lowerLinear(b, c, gate), [-1]);
+}
+
+/**
+ * The MIL forward as ONNX nodes: `[bag]` (single scale) or `[bag, scaleIndex]` (multi-scale) →
+ * `[logits [1, K], attention [N]]`. The multi-scale model's within-scale softmax is the same
+ * masked softmax as `forward` (scores − 1e9 outside the scale); scales with no patch in the bag
+ * get −1e9 in the scale softmax, i.e. weight 0, as `forward` leaves them out.
+ */
+export function lowerGatedAttentionMil(
+  b: GraphBuilder,
+  model: GatedAttentionMil,
+  bag: OnnxValue,
+  scaleIndex?: OnnxValue,
+): OnnxValue[] {
+  const x = b.div(b.sub(bag, b.param(model.featureMean)), b.param(model.featureStd));
+  const h = b.node('Relu', [lowerLinear(b, model.fc, x)]); // dropout: identity in eval
+  const scores = gatedScores(b, h, model.attentionA, model.attentionB, model.attentionC); // [N]
+  const multi = model.config.scales > 1 && model.scaleAttentionA !== null;
+  if (!multi || !scaleIndex) {
+    const attention = b.softmax(scores, 0);
+    const pooled = b.matmul(b.unsqueeze(attention, [0]), h); // [1, hidden]
+    return [lowerLinear(b, model.classifier, pooled), attention];
+  }
+  const S = model.config.scales;
+  const levels = b.constant(
+    'int32',
+    [S, 1],
+    Array.from({ length: S }, (_, i) => i),
+  );
+  const member = b.cast(b.equal(b.unsqueeze(b.cast(scaleIndex, 'int32'), [0]), levels), 'float32'); // [S, N]
+  const outside = b.sub(b.scalar(1), member);
+  const masked = b.add(b.unsqueeze(scores, [0]), b.mul(outside, b.scalar(-1e9))); // [S, N]
+  const within = b.mul(b.softmax(masked, 1), member); // [S, N]
+  const perScale = b.matmul(within, h); // [S, hidden]
+  const present = b.reduce('ReduceMax', member, [1], false); // [S]
+  const scaleScores = gatedScores(
+    b,
+    perScale,
+    model.scaleAttentionA as NonNullable<GatedAttentionMil['scaleAttentionA']>,
+    model.scaleAttentionB as NonNullable<GatedAttentionMil['scaleAttentionB']>,
+    model.scaleAttentionC as NonNullable<GatedAttentionMil['scaleAttentionC']>,
+  );
+  const scaleWeights = b.softmax(b.add(scaleScores, b.mul(b.sub(b.scalar(1), present), b.scalar(-1e9))), 0);
+  const w = b.unsqueeze(scaleWeights, [0]); // [1, S]
+  const pooled = b.matmul(w, perScale); // [1, hidden]
+  const attention = b.reshape(b.matmul(w, within), [-1]); // [N]
+  return [lowerLinear(b, model.classifier, pooled), attention];
+}
+
+/** The graph signature of the exported MIL model. */
+export function milOnnxSignature(model: GatedAttentionMil): {
+  inputs: TensorSignature[];
+  outputs: TensorSignature[];
+} {
+  const c = model.config;
+  const inputs: TensorSignature[] = [{ name: 'bag', dtype: 'float32', dims: ['patches', c.inDim] }];
+  if (c.scales > 1) inputs.push({ name: 'scale_index', dtype: 'int32', dims: ['patches'] });
+  return {
+    inputs,
+    outputs: [
+      { name: 'logits', dtype: 'float32', dims: [1, c.numClasses] },
+      { name: 'attention', dtype: 'float32', dims: ['patches'] },
+    ],
+  };
+}
+
+/** Exports a (trained) MIL model: `bag` [N, D] (+ `scale_index` [N]) → `logits` [1, K], `attention` [N]. */
+export function exportGatedAttentionMil(
+  model: GatedAttentionMil,
+  options: { opset?: number } = {},
+): ExportedModel {
+  return exportModule(model, {
+    ...milOnnxSignature(model),
+    opset: options.opset,
+    model: { metadata: { model: 'crc-mil', head: model.config.head } },
+  });
+}
+
+let registered = false;
+/** Registers 'crc-mil' in @meddl/onnx's export registry (idempotent; done on import of the package). */
+export function registerCrcMilExporter(): void {
+  if (registered || exportRegistry.names().includes('crc-mil')) return;
+  registered = true;
+  exportRegistry.register('crc-mil', {
+    description: 'crc-mil gated-attention MIL head (logits + attention over the bag)',
+    async export({ checkpoint, opset }) {
+      // Imported here: predict.ts pulls in the whole slide pipeline.
+      const { loadSavedModel } = await import('./predict');
+      const { model, info } = loadSavedModel(resolve(checkpoint));
+      try {
+        return {
+          exported: exportGatedAttentionMil(model, { opset }),
+          sidecar: {
+            labels: info.classes,
+            temperature: info.temperature,
+            head: info.model.head,
+            config: info.model,
+            preprocessing: {
+              ...info.preprocess,
+              note: 'bag = patch features [N, inDim] from the crc-mil preprocessing (feature standardization is inside the graph)',
+            },
+          },
+        };
+      } finally {
+        model.dispose();
+      }
+    },
+  });
+}

@@ -1,0 +1,155 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeSafetensors } from '@meddl/checkpoint';
+import { exportModule, exportRegistry, onnxParity, type ParityCase, runExport } from '@meddl/onnx';
+import { Generator, initBackend, tf } from '@meddl/tensor';
+import { beforeAll, describe, expect, it } from 'vitest';
+// The package entry registers 'vjepa3d' in the export registry.
+import { createModel, exportVJepaEncoder, patchify, type VisionTransformer3d, type VJepa3d } from './index';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+// vit3d-tiny with a smaller volume: [8, 16, 16] in [2, 8, 8] tubelets → 4·2·2 = 16 tokens.
+const OVERRIDES = { inputShape: [8, 16, 16] as [number, number, number] };
+
+function model(seed: number): VJepa3d {
+  const m = createModel('vit3d-tiny', OVERRIDES, new Generator(seed));
+  m.eval();
+  return m;
+}
+
+/** The module's outputs for B random volumes: tokens = enc.forward(patchify(v)), embedding = mean. */
+function parityCase(enc: VisionTransformer3d, B: number, seed: number): ParityCase {
+  const [D, H, W] = enc.config.inputShape;
+  const volumes = new Generator(seed).normalArray(B * D * H * W);
+  const tubelets = patchify(volumes, B, enc.config.inputShape, enc.config.tubelet);
+  const K = enc.config.tubelet[0] * enc.config.tubelet[1] * enc.config.tubelet[2];
+  const tokens = enc.forward(tf.tensor3d(tubelets, [B, enc.numTokens, K]));
+  const embedding = tf.mean(tokens, 1);
+  const c: ParityCase = {
+    feeds: { volumes: { data: volumes, dims: [B, 1, D, H, W] } },
+    expected: {
+      tokens: { data: tokens.dataSync(), dims: tokens.shape },
+      embedding: { data: embedding.dataSync(), dims: embedding.shape },
+    },
+  };
+  tokens.dispose();
+  embedding.dispose();
+  return c;
+}
+
+// The official ONNX checker (Debian python3-onnx, packages/onnx/scripts/check_onnx.py); skipped
+// when no python3 with the onnx package is installed (tests must not need Python).
+const python = ['/usr/bin/python3', 'python3'].find(
+  (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
+);
+function officialCheck(
+  files: Record<string, Uint8Array>,
+): Array<{ file: string; ok: boolean; error?: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-check-'));
+  try {
+    const paths = Object.entries(files).map(([name, bytes]) => {
+      const p = join(dir, `${name}.onnx`);
+      writeFileSync(p, bytes);
+      return p;
+    });
+    const script = fileURLToPath(new URL('../../onnx/scripts/check_onnx.py', import.meta.url));
+    const r = spawnSync(python as string, [script, ...paths], { encoding: 'utf8' });
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('vjepa3d ONNX export', () => {
+  it('context encoder: tokens and embedding equal forward within 1e-4 for batch 1, 2 and 4', async () => {
+    const m = model(3);
+    const exported = exportVJepaEncoder(m);
+    expect(exported.inputs[0]?.dims).toEqual(['batch', 1, 8, 16, 16]);
+    const report = await onnxParity(
+      exported,
+      [1, 2, 4].map((B, i) => parityCase(m.encoder, B, 50 + i)),
+    );
+    expect(report.failures).toEqual([]);
+    expect(report.worst.tokens).toBeLessThan(1e-4);
+    expect(report.worst.embedding).toBeLessThan(1e-4);
+    m.dispose();
+  });
+
+  it('toOnnx on VisionTransformer3d (tubelet input) equals forward', async () => {
+    const m = model(4);
+    const enc = m.encoder;
+    const K = 2 * 8 * 8;
+    const exported = exportModule(enc, {
+      inputs: [{ name: 'tubelets', dtype: 'float32', dims: ['batch', enc.numTokens, K] }],
+      outputs: [{ name: 'tokens', dtype: 'float32', dims: ['batch', enc.numTokens, 48] }],
+    });
+    const cases = [1, 3].map((B, i) => {
+      const data = new Generator(70 + i).normalArray(B * enc.numTokens * K);
+      const out = enc.forward(tf.tensor3d(data, [B, enc.numTokens, K]));
+      const c: ParityCase = {
+        feeds: { tubelets: { data, dims: [B, enc.numTokens, K] } },
+        expected: { tokens: { data: out.dataSync(), dims: out.shape } },
+      };
+      out.dispose();
+      return c;
+    });
+    const report = await onnxParity(exported, cases);
+    expect(report.failures).toEqual([]);
+    m.dispose();
+  });
+
+  it("registers 'vjepa3d' and exports the target encoder of a checkpoint directory", async () => {
+    expect(exportRegistry.names()).toContain('vjepa3d');
+    const dir = mkdtempSync(join(tmpdir(), 'vjepa3d-onnx-'));
+    try {
+      const m = model(6);
+      // Make the target encoder differ from the context encoder (as EMA does after training).
+      // (A constant bias shift would not do: the pre-norm blocks and the final norm cancel it.)
+      const w = m.targetEncoder.patchEmbed.weight;
+      w.assign(tf.mul(w, 1.5));
+      const ckpt = join(dir, 'run', 'checkpoints', 'epoch-1');
+      mkdirSync(ckpt, { recursive: true });
+      writeSafetensors(join(ckpt, 'model.safetensors'), m.stateDict(), { format: 'pt' });
+      writeFileSync(
+        join(dir, 'run', 'vjepa3d.json'),
+        JSON.stringify({
+          data: { dir: join(dir, 'data') },
+          model: { preset: 'vit3d-tiny', overrides: OVERRIDES },
+          trainer: { name: 'run' },
+        }),
+      );
+      const out = join(dir, 'vjepa3d.onnx');
+      const sidecar = await runExport(exportRegistry, 'vjepa3d', {
+        checkpoint: ckpt,
+        out,
+        encoder: 'target',
+      });
+      expect(sidecar.encoder).toBe('target');
+      const target = await onnxParity(readFileSync(out), [parityCase(m.targetEncoder, 2, 80)]);
+      expect(target.failures).toEqual([]);
+      const context = await onnxParity(readFileSync(out), [parityCase(m.encoder, 2, 80)]);
+      expect(context.ok).toBe(false); // the file holds the target encoder, not the context one
+      await expect(
+        runExport(exportRegistry, 'vjepa3d', { checkpoint: ckpt, out, encoder: 'student' }),
+      ).rejects.toThrow(/context' or 'target'/);
+      m.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it.skipIf(!python)('the encoder export passes the official ONNX checker', () => {
+    const m = model(3);
+    const results = officialCheck({ encoder: exportVJepaEncoder(m).bytes });
+    m.dispose();
+    expect(results.map((r) => [r.ok, r.error])).toEqual([[true, undefined]]);
+  });
+});
