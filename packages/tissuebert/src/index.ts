@@ -75,7 +75,15 @@ export {
   TissueBertModelConfig,
   type TissueBertPreset,
 } from './model';
+export {
+  exportTissueBert,
+  lowerTissueBert,
+  registerTissueBertExporter,
+  type TissueBertLike,
+  type TissueBertOnnxOptions,
+} from './onnx';
 export { RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
+export { type LoadedRun, loadRunModel, runTemperature } from './run-model';
 export { CPG_DROPOUT_RATE, cpgDropout, type SamplerFile, TissueBalancedSampler } from './sampling';
 export {
   getExample,
@@ -130,3 +138,8 @@ export {
   type TissueBertTrainResult,
   trainTissueBert,
 } from './train';
+
+import { registerTissueBertExporter } from './onnx';
+
+// `meddl export tissuebert` works once the CLI has loaded this package.
+registerTissueBertExporter();
