@@ -5,7 +5,7 @@ import { TissueBertArgumentError } from './errors';
 import { evaluateTissueBert } from './evaluate';
 import { alignByRowId, readNumericTable } from './formats/atlas';
 import { generateSyntheticDataset } from './synth/generator';
-import { TissueBertRunConfigSchema, trainTissueBert } from './train';
+import { prepareStore, TissueBertRunConfigSchema, trainTissueBert } from './train';
 
 /** Structural copy of the CLI's CommandSpec (apps/cli/src/command.ts); the CLI mounts these. */
 export interface TissueBertCommand {
@@ -86,6 +86,20 @@ export const commands: TissueBertCommand[] = [
       if (typeof atlas !== 'string') throw new TissueBertArgumentError('--atlas', 'an atlas CSV is required');
       if (!args[0]) throw new TissueBertArgumentError('mixture', 'a mixture CSV is required');
       process.stdout.write(runNnlsCommand(args[0], atlas));
+    },
+  },
+  {
+    path: ['tissuebert', 'prepare'],
+    description:
+      'Prepare a data folder (manifest, pat files, regions, CpG index, genome) into one HDF5 training store; training and eval read it while it is newer than manifest.csv',
+    arguments: [{ name: 'dir', description: 'data folder (manifest.csv, regions.bed, …)', required: true }],
+    options: [{ flags: '--out <file>', description: 'output HDF5 file (default <dir>/store.h5)' }],
+    async run(args, options) {
+      if (!args[0]) throw new TissueBertArgumentError('dir', 'a data folder is required');
+      const r = await prepareStore(args[0], typeof options.out === 'string' ? options.out : undefined);
+      console.log(
+        `wrote ${r.file}: ${r.samples} samples, ${r.examples} examples, ${r.regions} regions, ${r.tissues} tissues`,
+      );
     },
   },
   {

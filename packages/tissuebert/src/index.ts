@@ -59,6 +59,15 @@ export {
   writePatGz,
 } from './formats/pat';
 export {
+  openPreparedStore,
+  STORE_FILE,
+  STORE_FORMAT,
+  STORE_VERSION,
+  storeIsFresh,
+  type WriteStoreOptions,
+  writePreparedStore,
+} from './h5store';
+export {
   bloodDominatedMixture,
   detectionLimit,
   dirichletMixture,
@@ -128,7 +137,9 @@ export {
   vocabSize,
 } from './tokenizer';
 export {
+  buildStore,
   loadStore,
+  prepareStore,
   splitFiles,
   type TissueBertBatch,
   type TissueBertRunConfig,
