@@ -91,6 +91,14 @@ export {
   type TissueBertLike,
   type TissueBertOnnxOptions,
 } from './onnx';
+export {
+  formatPredictions,
+  predictTissueBert,
+  type SamplePrediction,
+  type TissueBertPredictOptions,
+  type TissueBertPredictResult,
+  type TissueProportion,
+} from './predict';
 export { RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
 export { type LoadedRun, loadRunModel, runTemperature } from './run-model';
 export { CPG_DROPOUT_RATE, cpgDropout, type SamplerFile, TissueBalancedSampler } from './sampling';
