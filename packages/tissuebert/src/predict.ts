@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { Generator, tf } from '@meddl/tensor';
+import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
   applyTemperature,
   bootstrapMixtureCi,
@@ -112,6 +112,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
     throw new TissueBertArgumentError('samples', 'at least one .pat.gz file is required');
   for (const f of options.samples)
     if (!existsSync(f)) throw new TissueBertArgumentError('samples', `${f} does not exist`);
+  await initBackend(); // the fastest built backend (native when built), as the tests use
   const run = await loadRunModel(options.runDir, options.checkpoint ?? 'best');
   const { meta, model } = run;
   const K = meta.tissues.length;
@@ -224,6 +225,8 @@ export function formatPredictions(r: TissueBertPredictResult, minShown = 0.005):
       );
     const hidden = s.tissues.length - shown.length;
     if (hidden > 0) lines.push(`  (${hidden} tissues below ${minShown})`);
+    if (r.ci === 'fisher' && s.tissues.filter((t) => t.proportion > 1e-6).length < 2)
+      lines.push('  (MLE on a single tissue: the Fisher interval is degenerate there; use --ci bootstrap)');
   }
   return `${lines.join('\n')}\n`;
 }

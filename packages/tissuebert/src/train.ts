@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { groupRatioSplit, readManifest } from '@meddl/data';
 import { accuracy, balancedAccuracy, confusionMatrix, precisionRecallF1 } from '@meddl/metrics';
-import { Generator, tf } from '@meddl/tensor';
+import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
   crossEntropy,
   DataLoader,
@@ -375,6 +375,7 @@ export interface TissueBertTrainResult {
 
 /** Trains TissueBERT from a config (auto-resuming, staged via initFrom). */
 export async function trainTissueBert(input: TissueBertRunConfigInput): Promise<TissueBertTrainResult> {
+  await initBackend(); // the fastest built backend (native when built), as the tests use
   const config = TissueBertRunConfigSchema.parse(input);
   const dataDir = resolve(config.data.dir);
   if (!existsSync(join(dataDir, 'manifest.csv')) && config.data.synth) {
