@@ -4,9 +4,9 @@
 // Build first (npx pnpm@10.34.8 build), then:
 //   node benchmarks/onnx/bench.mjs [preset=tissuebert-small] [batches=1,8,32] [sequence=150] [reps=7] [threads=2]
 
-import { exportTissueBert, OnnxSession } from '../../packages/onnx/dist/index.js';
+import { OnnxSession } from '../../packages/onnx/dist/index.js';
 import { Generator, initBackend, setNativeThreads, tf } from '../../packages/tensor/dist/index.js';
-import { createModel, PAD_ID } from '../../packages/tissuebert/dist/index.js';
+import { createModel, exportTissueBert, PAD_ID } from '../../packages/tissuebert/dist/index.js';
 
 const preset = process.argv[2] ?? 'tissuebert-small';
 const batches = (process.argv[3] ?? '1,8,32').split(',').map(Number);

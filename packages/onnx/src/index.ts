@@ -24,12 +24,6 @@ export {
 } from './commands';
 export { OnnxArgumentError, OnnxExportError, OnnxModelError, OnnxSignatureError } from './errors';
 export {
-  exportTissueBert,
-  lowerTissueBert,
-  type TissueBertLike,
-  type TissueBertOnnxOptions,
-} from './examples/tissuebert';
-export {
   type ExportedModel,
   type ExportSpec,
   exportModule,

@@ -4,8 +4,9 @@ import { nnlsDeconvolve } from './deconv/nnls';
 import { TissueBertArgumentError } from './errors';
 import { evaluateTissueBert } from './evaluate';
 import { alignByRowId, readNumericTable } from './formats/atlas';
+import { formatPredictions, predictTissueBert } from './predict';
 import { generateSyntheticDataset } from './synth/generator';
-import { TissueBertRunConfigSchema, trainTissueBert } from './train';
+import { prepareStore, TissueBertRunConfigSchema, trainTissueBert } from './train';
 
 /** Structural copy of the CLI's CommandSpec (apps/cli/src/command.ts); the CLI mounts these. */
 export interface TissueBertCommand {
@@ -89,6 +90,20 @@ export const commands: TissueBertCommand[] = [
     },
   },
   {
+    path: ['tissuebert', 'prepare'],
+    description:
+      'Prepare a data folder (manifest, pat files, regions, CpG index, genome) into one HDF5 training store; training and eval read it while it is newer than manifest.csv',
+    arguments: [{ name: 'dir', description: 'data folder (manifest.csv, regions.bed, …)', required: true }],
+    options: [{ flags: '--out <file>', description: 'output HDF5 file (default <dir>/store.h5)' }],
+    async run(args, options) {
+      if (!args[0]) throw new TissueBertArgumentError('dir', 'a data folder is required');
+      const r = await prepareStore(args[0], typeof options.out === 'string' ? options.out : undefined);
+      console.log(
+        `wrote ${r.file}: ${r.samples} samples, ${r.examples} examples, ${r.regions} regions, ${r.tissues} tissues`,
+      );
+    },
+  },
+  {
     path: ['train', 'tissuebert'],
     description: 'Train TissueBERT from a YAML config (auto-resumes from the run directory)',
     options: [
@@ -155,6 +170,42 @@ export const commands: TissueBertCommand[] = [
           `deconvolution ${k.kind.padEnd(16)} RMSE model ${k.model.rmse.toFixed(4)} vs NNLS ${k.nnls.rmse.toFixed(4)}; Pearson r ${k.model.pearson.toFixed(3)} vs ${k.nnls.pearson.toFixed(3)}`,
         );
       console.log(`wrote ${r.runDir}/eval.json and deconvolution.csv`);
+    },
+  },
+  {
+    path: ['predict', 'tissuebert'],
+    description:
+      'Tissue-of-origin proportions of samples (.pat.gz) with a trained run: calibrated read posteriors, mixture MLE with 95% CI, mean posterior',
+    arguments: [
+      { name: 'run', description: 'run directory (runs/<name>)', required: true },
+      { name: 'samples...', description: 'wgbstools .pat.gz files, one per sample', required: true },
+    ],
+    options: [
+      { flags: '--max-reads <n>', description: 'score at most n distinct reads per sample (evenly spaced)' },
+      { flags: '--ci <kind>', description: 'fisher or bootstrap', default: 'fisher' },
+      { flags: '--checkpoint <which>', description: 'best (val loss) or last', default: 'best' },
+      { flags: '--out <dir>', description: 'output folder (default <run>/predictions)' },
+      { flags: '--seed <n>', description: 'bootstrap seed', default: 0 },
+    ],
+    async run(args, options) {
+      const [runDir, ...rest] = args.flat();
+      if (!runDir) throw new TissueBertArgumentError('run', 'a run directory is required');
+      if (rest.length === 0)
+        throw new TissueBertArgumentError('samples', 'at least one .pat.gz file is required');
+      const ci = options.ci ?? 'fisher';
+      if (ci !== 'fisher' && ci !== 'bootstrap')
+        throw new TissueBertArgumentError('--ci', `expected fisher or bootstrap, got '${String(ci)}'`);
+      const r = await predictTissueBert({
+        runDir,
+        samples: rest,
+        maxReads: options.maxReads === undefined ? undefined : intOption(options, 'maxReads', 0),
+        ci,
+        checkpoint: options.checkpoint === 'last' ? 'last' : 'best',
+        outDir: typeof options.out === 'string' ? options.out : undefined,
+        seed: intOption(options, 'seed', 0),
+      });
+      process.stdout.write(formatPredictions(r));
+      if (r.files) console.log(`wrote ${r.files.csv} and ${r.files.json}`);
     },
   },
 ];

@@ -15,7 +15,7 @@ import {
   logLoss,
   precisionRecallF1,
 } from '@meddl/metrics';
-import { Generator, tf } from '@meddl/tensor';
+import { Generator, initBackend, tf } from '@meddl/tensor';
 import { applyTemperature, fitTemperature, mixtureMle, type ReadPosteriors } from './deconv/mixture';
 import { nnlsDeconvolve } from './deconv/nnls';
 import { TissueBertArgumentError } from './errors';
@@ -171,6 +171,7 @@ function atomicWrite(path: string, text: string): void {
 
 /** Evaluates a TissueBERT run directory; writes eval.json and deconvolution.csv into it. */
 export async function evaluateTissueBert(options: TissueBertEvalOptions): Promise<TissueBertEvalResult> {
+  await initBackend(); // the fastest built backend (native when built), as the tests use
   const runDir = resolve(options.runDir);
   const meta = readRunMeta(runDir);
   const store = await loadStore(options.dataDir ?? meta.dataDir);

@@ -59,6 +59,15 @@ export {
   writePatGz,
 } from './formats/pat';
 export {
+  openPreparedStore,
+  STORE_FILE,
+  STORE_FORMAT,
+  STORE_VERSION,
+  storeIsFresh,
+  type WriteStoreOptions,
+  writePreparedStore,
+} from './h5store';
+export {
   bloodDominatedMixture,
   detectionLimit,
   dirichletMixture,
@@ -75,7 +84,23 @@ export {
   TissueBertModelConfig,
   type TissueBertPreset,
 } from './model';
+export {
+  exportTissueBert,
+  lowerTissueBert,
+  registerTissueBertExporter,
+  type TissueBertLike,
+  type TissueBertOnnxOptions,
+} from './onnx';
+export {
+  formatPredictions,
+  predictTissueBert,
+  type SamplePrediction,
+  type TissueBertPredictOptions,
+  type TissueBertPredictResult,
+  type TissueProportion,
+} from './predict';
 export { RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
+export { type LoadedRun, loadRunModel, runTemperature } from './run-model';
 export { CPG_DROPOUT_RATE, cpgDropout, type SamplerFile, TissueBalancedSampler } from './sampling';
 export {
   getExample,
@@ -120,7 +145,9 @@ export {
   vocabSize,
 } from './tokenizer';
 export {
+  buildStore,
   loadStore,
+  prepareStore,
   splitFiles,
   type TissueBertBatch,
   type TissueBertRunConfig,
@@ -130,3 +157,8 @@ export {
   type TissueBertTrainResult,
   trainTissueBert,
 } from './train';
+
+import { registerTissueBertExporter } from './onnx';
+
+// `meddl export tissuebert` works once the CLI has loaded this package.
+registerTissueBertExporter();

@@ -14,8 +14,10 @@ import {
   TransformerEncoder,
   TransformerEncoderLayer,
 } from '@meddl/nn';
+import type { GraphBuilder, OnnxLowerable, OnnxValue } from '@meddl/onnx';
 import { defaultRng, type Generator, tf } from '@meddl/tensor';
 import { z } from 'zod';
+import { lowerTissueBert } from './onnx';
 import { PAD_ID } from './tokenizer';
 
 export const TissueBertModelConfig = z.object({
@@ -82,7 +84,7 @@ class TissueBertEmbeddings extends Module {
   }
 }
 
-export class TissueBert extends Module {
+export class TissueBert extends Module implements OnnxLowerable {
   readonly config: TissueBertModelConfig;
   readonly embeddings: TissueBertEmbeddings;
   readonly encoder: TransformerEncoder;
@@ -127,6 +129,11 @@ export class TissueBert extends Module {
   /** Class logits [B, numClasses]. */
   forward(tokenIds: tf.Tensor2D, methylation: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => this.head.forward(this.encode(tokenIds, methylation)) as tf.Tensor2D);
+  }
+
+  /** The ONNX protocol of @meddl/onnx: token ids and methylation states [B, L] int32 → logits. */
+  toOnnx(b: GraphBuilder, [tokenIds, methylation]: readonly OnnxValue[]): OnnxValue[] {
+    return [lowerTissueBert(b, this, tokenIds, methylation, { padId: PAD_ID }).logits];
   }
 }
 

@@ -1,9 +1,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '@meddl/tensor';
+import { exportRegistry, OnnxSession, runExport } from '@meddl/onnx';
+import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyTemperature, mixtureMle } from './deconv/mixture';
+import { TissueBertArgumentError } from './errors';
 import { evaluateTissueBert } from './evaluate';
+import { registerTissueBertExporter } from './onnx';
+import { formatPredictions, predictTissueBert } from './predict';
+import { loadRunModel, runTemperature } from './run-model';
 import { generateSyntheticDataset } from './synth/generator';
 import { loadStore, splitFiles, TissueBertRunConfigSchema, trainTissueBert } from './train';
 
@@ -78,4 +84,129 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     const csv = readFileSync(join(runDir, 'deconvolution.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls');
   }, 120_000);
+
+  it('predicts tissue proportions of held-out pat files with the calibrated run', async () => {
+    expect(runDir).not.toBe('');
+    const meta = JSON.parse(readFileSync(join(runDir, 'tissuebert.json'), 'utf8'));
+    const manifest = readFileSync(join(root, 'data', 'manifest.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1);
+    const byName = new Map(
+      manifest.map((l) => l.split(',')).map(([sample, tissue, file]) => [sample, { tissue, file }]),
+    );
+    const held = (meta.valSamples as string[]).slice(0, 3).map((s) => byName.get(s)!);
+    const evalT = JSON.parse(readFileSync(join(runDir, 'eval.json'), 'utf8')).calibration.temperature;
+    const r = await predictTissueBert({
+      runDir,
+      samples: held.map((h) => join(root, 'data', h.file)),
+      maxReads: 300,
+      outDir: join(root, 'pred'),
+    });
+    expect(r.temperatureSource).toBe('eval.json');
+    expect(r.temperature).toBe(evalT);
+    expect(r.samples).toHaveLength(3);
+    for (const s of r.samples) {
+      expect(s.scored).toBeLessThanOrEqual(300);
+      const total = s.tissues.reduce((a, t) => a + t.proportion, 0);
+      expect(total).toBeCloseTo(1, 6);
+      expect(s.tissues.reduce((a, t) => a + t.meanPosterior, 0)).toBeCloseTo(1, 6);
+      for (const t of s.tissues) {
+        expect(t.lower).toBeLessThanOrEqual(t.proportion + 1e-12);
+        expect(t.upper).toBeGreaterThanOrEqual(t.proportion - 1e-12);
+      }
+    }
+    // The tiny 4-epoch run barely learns (val accuracy ~0.1), so no accuracy claim here; instead the
+    // pat → example path of predict must give exactly what the training store + model give.
+    const own = r.samples.map((x, i) => x.tissues.find((t) => t.tissue === held[i].tissue)?.proportion ?? -1);
+    console.log('predict: own-tissue proportions', own.map((x) => x.toFixed(3)).join(' '));
+    const store = await loadStore(join(root, 'data'), { hdf5: false });
+    const s0 = store.samples.find((x) => x.sample === (meta.valSamples as string[])[0])!;
+    expect(r.samples[0].reads).toBe(s0.n);
+    const k = Math.min(s0.n, 300);
+    const picks = Array.from({ length: k }, (_, i) => Math.floor((i * s0.n) / k));
+    const run = await loadRunModel(runDir);
+    const L = store.tokenLength;
+    const probs = tf.tidy(() =>
+      tf.softmax(
+        run.model.forward(
+          tf.tensor2d(
+            Int32Array.from(picks.flatMap((e) => Array.from(s0.tokens.subarray(e * L, (e + 1) * L)))),
+            [k, L],
+            'int32',
+          ),
+          tf.tensor2d(
+            Int32Array.from(picks.flatMap((e) => Array.from(s0.methylation.subarray(e * L, (e + 1) * L)))),
+            [k, L],
+            'int32',
+          ),
+        ),
+      ),
+    );
+    const K = store.tissues.length;
+    const cal = applyTemperature(
+      { probs: Float64Array.from(probs.dataSync()), nReads: k, nClasses: K },
+      evalT,
+    );
+    probs.dispose();
+    run.model.dispose();
+    const expected = mixtureMle(cal, { weights: Float64Array.from(picks, (e) => s0.count[e]) }).proportions;
+    r.samples[0].tissues.forEach((t, i) => {
+      expect(t.proportion).toBeCloseTo(expected[i], 6);
+    });
+    const csv = readFileSync(join(root, 'pred', 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(csv[0]).toBe('sample,tissue,proportion,lower,upper,standard_error,mean_posterior');
+    expect(csv).toHaveLength(1 + 3 * r.samples[0].tissues.length);
+    expect(formatPredictions(r)).toContain('from eval.json');
+    // Bootstrap intervals from the same reads; a run without eval.json falls back to T = 1.
+    const b = await predictTissueBert({
+      runDir,
+      samples: [join(root, 'data', held[0].file)],
+      maxReads: 100,
+      ci: 'bootstrap',
+      bootstrapReplicates: 20,
+      outDir: null,
+    });
+    expect(b.files).toBeNull();
+    expect(b.samples[0].tissues.some((t) => t.upper > t.lower)).toBe(true);
+    expect(runTemperature(join(root, 'data'))).toEqual({ value: 1, source: 'default' });
+    await expect(predictTissueBert({ runDir, samples: [join(root, 'nope.pat.gz')] })).rejects.toThrow(
+      TissueBertArgumentError,
+    );
+  }, 60_000);
+
+  it('meddl export tissuebert writes an ONNX file that matches the checkpoint within 1e-4', async () => {
+    expect(runDir).not.toBe('');
+    registerTissueBertExporter(); // idempotent (index.ts registers on import)
+    const out = join(root, 'tb.onnx');
+    const sidecar = await runExport(exportRegistry, 'tissuebert', { checkpoint: runDir, out });
+    const evalT = JSON.parse(readFileSync(join(runDir, 'eval.json'), 'utf8')).calibration.temperature;
+    expect(sidecar.temperature).toBe(evalT);
+    const run = await loadRunModel(runDir);
+    expect(sidecar.labels).toEqual(run.meta.tissues);
+    const g = new Generator(11);
+    const B = 3;
+    const L = 148;
+    const tokens = Int32Array.from({ length: B * L }, () => 5 + g.int(64));
+    const meth = Int32Array.from({ length: B * L }, () => g.int(3));
+    const ref = tf.tidy(() =>
+      run.model.forward(tf.tensor2d(tokens, [B, L], 'int32'), tf.tensor2d(meth, [B, L], 'int32')),
+    );
+    const s = await OnnxSession.create(readFileSync(out), { threads: 1, executionProviders: ['cpu'] });
+    const o = await s.run({
+      token_ids: { data: tokens, dims: [B, L] },
+      methylation: { data: meth, dims: [B, L] },
+    });
+    const want = ref.dataSync();
+    let worst = 0;
+    for (let i = 0; i < want.length; i++)
+      worst = Math.max(worst, Math.abs(Number(o.logits.data[i]) - want[i]));
+    console.log(`export: max |onnx - tfjs| logits ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-4);
+    ref.dispose();
+    run.model.dispose();
+    await s.release();
+  }, 60_000);
 });

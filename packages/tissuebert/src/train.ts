@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { groupRatioSplit, readManifest } from '@meddl/data';
 import { accuracy, balancedAccuracy, confusionMatrix, precisionRecallF1 } from '@meddl/metrics';
-import { Generator, tf } from '@meddl/tensor';
+import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
   crossEntropy,
   DataLoader,
@@ -25,6 +25,7 @@ import { TissueBertArgumentError } from './errors';
 import { readBlocksBed, readCpgIndex } from './formats/bed';
 import { IndexedFasta } from './formats/fasta';
 import { readPat } from './formats/pat';
+import { openPreparedStore, STORE_FILE, storeIsFresh, writePreparedStore } from './h5store';
 import {
   createModel,
   PRESETS,
@@ -82,8 +83,34 @@ export const TissueBertRunConfigSchema = z.object({
 export type TissueBertRunConfig = z.infer<typeof TissueBertRunConfigSchema>;
 export type TissueBertRunConfigInput = z.input<typeof TissueBertRunConfigSchema>;
 
-/** Reads a prepared store from a data folder in the layout the synthetic generator writes. */
-export async function loadStore(dir: string): Promise<PreparedStore> {
+/**
+ * The prepared store of a data folder (the layout the synthetic generator writes): read from
+ * `<dir>/store.h5` when that exists and is newer than manifest.csv (`meddl tissuebert prepare`),
+ * else built from the pat files (`{ hdf5: false }` always builds).
+ */
+export async function loadStore(dir: string, options: { hdf5?: boolean } = {}): Promise<PreparedStore> {
+  if (options.hdf5 !== false && storeIsFresh(dir)) return openPreparedStore(join(dir, STORE_FILE));
+  return buildStore(dir);
+}
+
+/** Writes the store built from `dataDir`'s pat files to one HDF5 file (default `<dataDir>/store.h5`). */
+export async function prepareStore(
+  dataDir: string,
+  outFile: string = join(dataDir, STORE_FILE),
+): Promise<{ file: string; samples: number; examples: number; tissues: number; regions: number }> {
+  const store = await buildStore(dataDir);
+  await writePreparedStore(store, outFile);
+  return {
+    file: outFile,
+    samples: store.samples.length,
+    examples: store.samples.reduce((a, s) => a + s.n, 0),
+    tissues: store.tissues.length,
+    regions: store.regions.length,
+  };
+}
+
+/** Builds the prepared store from the pat files, CpG index, genome and regions of a data folder. */
+export async function buildStore(dir: string): Promise<PreparedStore> {
   const manifestPath = join(dir, 'manifest.csv');
   if (!existsSync(manifestPath))
     throw new TissueBertArgumentError(
@@ -348,6 +375,7 @@ export interface TissueBertTrainResult {
 
 /** Trains TissueBERT from a config (auto-resuming, staged via initFrom). */
 export async function trainTissueBert(input: TissueBertRunConfigInput): Promise<TissueBertTrainResult> {
+  await initBackend(); // the fastest built backend (native when built), as the tests use
   const config = TissueBertRunConfigSchema.parse(input);
   const dataDir = resolve(config.data.dir);
   if (!existsSync(join(dataDir, 'manifest.csv')) && config.data.synth) {

@@ -50,17 +50,20 @@ export interface WriteDatasetOptions {
 /** [start, end) per dimension; null means the whole dimension. */
 export type Hdf5Selection = ([number, number] | null)[];
 
+// h5wasm's dtype strings are struct-style: the letter gives the size (b/B 1, h/H 2, i/I 4, q/Q 8,
+// f 4, d 8; upper case unsigned). A numpy-style '<f8' / '<u4' / '|u1' is read by its letter only
+// ('<f8' became float32, '<i8' int32) or rejected ('u' is not a letter h5wasm knows).
 const DTYPE_CODE: Record<Hdf5Dtype, string> = {
-  float32: '<f4',
-  float64: '<f8',
-  int8: '|i1',
-  int16: '<i2',
-  int32: '<i4',
-  int64: '<i8',
-  uint8: '|u1',
-  uint16: '<u2',
-  uint32: '<u4',
-  uint64: '<u8',
+  float32: '<f',
+  float64: '<d',
+  int8: '<b',
+  int16: '<h',
+  int32: '<i',
+  int64: '<q',
+  uint8: '<B',
+  uint16: '<H',
+  uint32: '<I',
+  uint64: '<Q',
 };
 
 function dtypeOf(array: Hdf5Array): Hdf5Dtype {

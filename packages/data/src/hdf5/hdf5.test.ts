@@ -185,3 +185,33 @@ describe('Hdf5Error', () => {
     ro.close();
   });
 });
+
+describe('Hdf5File dtypes', () => {
+  it('writes every supported dtype at its own width and reads the values back', async () => {
+    const path = join(dir, 'dtypes.h5');
+    const arrays = {
+      float32: Float32Array.from([1.5, -2.25, 3]),
+      float64: Float64Array.from([1 / 3, -1e300, 2 ** 53]),
+      int8: Int8Array.from([-128, 0, 127]),
+      int16: Int16Array.from([-32768, 1, 32767]),
+      int32: Int32Array.from([-(2 ** 31), 2, 2 ** 31 - 1]),
+      int64: BigInt64Array.from([-(2n ** 62n), 3n, 2n ** 62n]),
+      uint8: Uint8Array.from([0, 128, 255]),
+      uint16: Uint16Array.from([0, 1, 65535]),
+      uint32: Uint32Array.from([0, 2 ** 31, 2 ** 32 - 1]),
+      uint64: BigUint64Array.from([0n, 1n, 2n ** 63n]),
+    };
+    const w = await Hdf5File.open(path, 'w');
+    for (const [name, data] of Object.entries(arrays))
+      w.writeDataset(name, data, { shape: [3], chunks: [2], gzip: 1 });
+    w.close();
+    const r = await Hdf5File.open(path);
+    for (const [name, data] of Object.entries(arrays)) {
+      expect(r.info(name).dtype).toBe(name);
+      expect(Array.from(r.read(name) as unknown as ArrayLike<unknown>)).toEqual(
+        Array.from(data as unknown as ArrayLike<unknown>),
+      );
+    }
+    r.close();
+  });
+});

@@ -3,19 +3,32 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type ExportedModel, exportModule, OnnxSession, type TensorData } from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// Imported by path, not as a dependency: tissuebert will depend on @meddl/onnx (its toOnnx method),
-// and a devDependency back would make a workspace cycle.
-import { createModel, PAD_ID, TissueBert } from '../../../tissuebert/src/index';
-import type { GraphBuilder, OnnxValue } from '../builder';
-import { exportModule } from '../export';
-import type { OnnxLowerable } from '../lower';
-import { expectMatches, session } from '../test-utils';
-import { exportTissueBert, lowerTissueBert } from './tissuebert';
+import { createModel } from './model';
+import { exportTissueBert } from './onnx';
+import { PAD_ID } from './tokenizer';
 
 const tmp = mkdtempSync(join(tmpdir(), 'meddl-onnx-tb-'));
-const checker = fileURLToPath(new URL('../../scripts/check_onnx.py', import.meta.url));
+const checker = fileURLToPath(new URL('../../onnx/scripts/check_onnx.py', import.meta.url));
+
+async function session(exported: ExportedModel): Promise<OnnxSession> {
+  return OnnxSession.create(exported.bytes, { threads: 1, executionProviders: ['cpu'] });
+}
+
+/** Largest absolute difference; fails when shapes differ or any value is further than tol. */
+function expectMatches(onnx: TensorData, reference: tf.Tensor, tol = 1e-4): number {
+  expect([...onnx.dims]).toEqual(reference.shape);
+  const ref = reference.dataSync();
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const d = Math.abs(Number(onnx.data[i]) - ref[i]);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+  }
+  expect(worst).toBeLessThanOrEqual(tol);
+  return worst;
+}
 /** Debian's python3 with python3-onnx, when installed; the checker test is skipped otherwise. */
 const python = ['/usr/bin/python3', 'python3'].find(
   (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
@@ -80,16 +93,8 @@ describe('TissueBERT (tiny preset) exported to ONNX', () => {
     expect(exported.stats.weights).toBeGreaterThanOrEqual(model.numParameters());
   });
 
-  it('a TissueBert with the toOnnx method described in tissuebert.ts exports through exportModule', async () => {
-    // The method the lead adds to TissueBert, here on a subclass holding the same weights.
-    class TissueBertOnnx extends TissueBert implements OnnxLowerable {
-      toOnnx(b: GraphBuilder, [tokenIds, methylation]: readonly OnnxValue[]): OnnxValue[] {
-        return [lowerTissueBert(b, this, tokenIds, methylation, { padId: PAD_ID }).logits];
-      }
-    }
-    const withMethod = new TissueBertOnnx(model.config, new Generator(99));
-    withMethod.loadStateDict(model.stateDict());
-    const viaProtocol = exportModule(withMethod, {
+  it('TissueBert.toOnnx exports through exportModule (logits only) and matches forward', async () => {
+    const viaProtocol = exportModule(model, {
       inputs: [
         { name: 'token_ids', dtype: 'int32', dims: ['batch', 'sequence'] },
         { name: 'methylation', dtype: 'int32', dims: ['batch', 'sequence'] },
@@ -105,7 +110,6 @@ describe('TissueBERT (tiny preset) exported to ONNX', () => {
     });
     expectMatches(out.logits, ref);
     tf.dispose([tokens, states, ref]);
-    withMethod.dispose();
     await s.release();
   });
 

@@ -1,28 +1,27 @@
 /**
- * The ONNX lowering of @meddl/tissuebert's `TissueBert`, written against the model's public
- * structure only (this core package does not import the domain package). It mirrors
- * packages/tissuebert/src/model.ts top to bottom: token + methylation + position embeddings,
+ * The ONNX lowering of `TissueBert` (moved here from @meddl/onnx, which must not depend on this
+ * domain package). It mirrors model.ts top to bottom: token + methylation + position embeddings,
  * LayerNorm, the post-norm encoder with the [PAD] key-padding mask, mean pooling over
- * non-padding tokens, the classification head.
- *
- * To give TissueBert the `toOnnx` protocol, add to the class (packages/tissuebert/src/model.ts):
- *
- *     toOnnx(b: GraphBuilder, [tokenIds, methylation]: readonly OnnxValue[]): OnnxValue[] {
- *       const { logits } = lowerTissueBert(b, this, tokenIds, methylation, { padId: PAD_ID });
- *       return [logits];
- *     }
+ * non-padding tokens, the classification head. `TissueBert.toOnnx` calls `lowerTissueBert`;
+ * `meddl export tissuebert` goes through `exportTissueBert` (registered below).
  */
 
 import type { Embedding, LayerNorm, Linear, Module, TransformerEncoder } from '@meddl/nn';
-import type { GraphBuilder, OnnxValue } from '../builder';
-import { type ExportedModel, exportModule } from '../export';
 import {
+  type ExportedModel,
+  type ExportRegistry,
+  exportModule,
+  exportRegistry,
+  type GraphBuilder,
   lowerEmbedding,
   lowerLayerNorm,
   lowerLinear,
   lowerTransformerEncoder,
   maskedMeanPool,
-} from '../lower';
+  type OnnxValue,
+} from '@meddl/onnx';
+import { loadRunModel } from './run-model';
+import { PAD_ID } from './tokenizer';
 
 /** The parts of TissueBert the lowering reads (structurally: any model shaped like it fits). */
 export interface TissueBertLike extends Module {
@@ -50,7 +49,7 @@ export function lowerTissueBert(
   methylation: OnnxValue,
   options: TissueBertOnnxOptions = {},
 ): { logits: OnnxValue; embedding: OnnxValue } {
-  const padId = options.padId ?? 0;
+  const padId = options.padId ?? PAD_ID;
   const e = model.embeddings;
   const summed = b.scope('embeddings', () => {
     // positions 0…L-1 for the sequence length of this batch (a dynamic axis)
@@ -100,5 +99,40 @@ export function exportTissueBert(
       return [r.logits, r.embedding];
     },
     model: { docString: 'TissueBERT methylation classifier (meddl)', metadata: options.metadata },
+  });
+}
+
+/**
+ * Registers `meddl export tissuebert --checkpoint <run> --out m.onnx`: `--checkpoint` is a run
+ * directory (its best val-loss checkpoint) or one checkpoint directory inside `<run>/checkpoints`.
+ * The sidecar carries the tissue labels, the temperature fitted by `meddl eval` (1 when the run
+ * has no eval.json) and the preprocessing parameters. Idempotent.
+ */
+export function registerTissueBertExporter(registry: ExportRegistry = exportRegistry): void {
+  if (registry.names().includes('tissuebert')) return;
+  registry.register('tissuebert', {
+    description: 'TissueBERT read classifier (token_ids, methylation → logits, embedding)',
+    async export({ checkpoint, opset }) {
+      const run = await loadRunModel(checkpoint);
+      try {
+        return {
+          exported: exportTissueBert(run.model, {
+            opset,
+            metadata: { tissues: run.meta.tissues.join(','), checkpoint: run.checkpoint },
+          }),
+          sidecar: {
+            labels: run.meta.tissues,
+            temperature: run.temperature.value,
+            temperatureSource: run.temperature.source,
+            preprocessing: { kmer: 3, windowBp: 150, tokens: 148, padId: PAD_ID, methylationStates: 3 },
+            preset: run.meta.preset,
+            config: run.model.config,
+            checkpointName: run.checkpoint,
+          },
+        };
+      } finally {
+        run.model.dispose();
+      }
+    },
   });
 }

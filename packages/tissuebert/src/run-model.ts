@@ -1,0 +1,88 @@
+/**
+ * Loads the model of a TissueBERT run directory (its run meta + a checkpoint), and the
+ * temperature `meddl eval` fitted on it, for prediction and export.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
+import { Generator } from '@meddl/tensor';
+import { TissueBertArgumentError } from './errors';
+import { createModel, type TissueBert } from './model';
+import { RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
+
+export interface LoadedRun {
+  runDir: string;
+  meta: TissueBertRunMeta;
+  /** In eval mode. The caller disposes it. */
+  model: TissueBert;
+  /** Name of the checkpoint directory the weights came from. */
+  checkpoint: string;
+  /** eval.json's calibration.temperature, or 1 when the run has not been evaluated. */
+  temperature: { value: number; source: 'eval.json' | 'default' };
+}
+
+/** The temperature of `<runDir>/eval.json` (calibration.temperature), else 1. */
+export function runTemperature(runDir: string): LoadedRun['temperature'] {
+  const path = join(runDir, 'eval.json');
+  if (!existsSync(path)) return { value: 1, source: 'default' };
+  let parsed: { calibration?: { temperature?: unknown } };
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new TissueBertArgumentError('run', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  const t = parsed.calibration?.temperature;
+  if (typeof t === 'number' && Number.isFinite(t) && t > 0) return { value: t, source: 'eval.json' };
+  return { value: 1, source: 'default' };
+}
+
+/**
+ * `path` is a run directory (weights: the best val-loss checkpoint, or the newest valid one with
+ * which = 'last') or one checkpoint directory inside `<run>/checkpoints`.
+ */
+export async function loadRunModel(path: string, which: 'best' | 'last' = 'best'): Promise<LoadedRun> {
+  let runDir = resolve(path);
+  let named: string | null = null;
+  if (!existsSync(join(runDir, RUN_META_FILE))) {
+    const up = dirname(dirname(runDir));
+    if (basename(dirname(runDir)) === 'checkpoints' && existsSync(join(up, RUN_META_FILE))) {
+      named = basename(runDir);
+      runDir = up;
+    }
+  }
+  const meta = readRunMeta(runDir);
+  const manager = new CheckpointManager(join(runDir, 'checkpoints'));
+  let ck: Awaited<ReturnType<CheckpointManager['load']>> | null;
+  let name: string;
+  try {
+    const entry = named ? null : which === 'best' ? manager.best('val_loss', 'min') : null;
+    if (named) {
+      ck = await manager.load(named);
+      name = named;
+    } else if (entry) {
+      ck = await manager.load(entry.name);
+      name = entry.name;
+    } else {
+      ck = await manager.latestValid();
+      name = ck ? basename(ck.path) : '';
+    }
+  } finally {
+    await manager.close();
+  }
+  if (!ck) throw new TissueBertArgumentError('run', `${runDir}/checkpoints has no valid checkpoint`);
+  const model = createModel(
+    meta.preset,
+    { ...meta.overrides, numClasses: meta.tissues.length },
+    new Generator(0),
+  );
+  try {
+    model.loadStateDict(ck.model);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    disposeCheckpoint(ck);
+  }
+  model.eval();
+  return { runDir, meta, model, checkpoint: name, temperature: runTemperature(runDir) };
+}
