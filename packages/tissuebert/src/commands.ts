@@ -169,7 +169,7 @@ export const commands: TissueBertCommand[] = [
         console.log(
           `deconvolution ${k.kind.padEnd(16)} RMSE model ${k.model.rmse.toFixed(4)} vs NNLS ${k.nnls.rmse.toFixed(4)}; Pearson r ${k.model.pearson.toFixed(3)} vs ${k.nnls.pearson.toFixed(3)}`,
         );
-      console.log(`wrote ${r.runDir}/eval.json and deconvolution.csv`);
+      console.log(`wrote ${r.runDir}/tissuebert-eval.json, eval.json (report) and deconvolution.csv`);
     },
   },
   {

@@ -15,6 +15,15 @@ import {
   logLoss,
   precisionRecallF1,
 } from '@meddl/metrics';
+import {
+  calibrationSection,
+  classificationSection,
+  confusionSection,
+  headline,
+  scatterSection,
+  tableSection,
+  writeEvalArtifact,
+} from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { applyTemperature, fitTemperature, mixtureMle, type ReadPosteriors } from './deconv/mixture';
 import { nnlsDeconvolve } from './deconv/nnls';
@@ -30,7 +39,7 @@ import {
   spikeInMixture,
 } from './mix';
 import { createModel } from './model';
-import { readRunMeta } from './run-meta';
+import { EVAL_FILE, readRunMeta } from './run-meta';
 import type { PreparedStore } from './store';
 import { SYNTH_BLOOD_TISSUES } from './synth/tissues';
 import { loadStore } from './train';
@@ -367,8 +376,10 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   }
   const rows: string[] = ['kind,mixture,tissue,true,model,nnls'];
   const summaries: DeconvolutionSummary[] = [];
+  const dirichletModel: Float64Array[] = [];
   for (const { kind, truths } of kinds) {
     const est = truths.map((t) => deconvolve(t));
+    if (kind === 'dirichlet') dirichletModel.push(...est.map((x) => x.model));
     truths.forEach((t, m) => {
       store.tissues.forEach((name, k) => {
         rows.push(`${kind},${m},${name},${t[k]},${est[m].model[k]},${est[m].nnls[k]}`);
@@ -425,7 +436,60 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     deconvolution,
   };
   mkdirSync(runDir, { recursive: true });
-  atomicWrite(join(runDir, 'eval.json'), `${JSON.stringify(result, null, 2)}\n`);
+  atomicWrite(join(runDir, EVAL_FILE), `${JSON.stringify(result, null, 2)}\n`);
+  // eval.json: the @meddl/report contract, so `meddl report` / `meddl runs` can read this run.
+  const logits = { data: probs.map((p) => Math.log(Math.max(p, 1e-30))), cols: K };
+  const toRows = (xs: Float64Array[]) => xs.map((x) => Array.from(x));
+  const dirichlet = kinds[0];
+  writeEvalArtifact(runDir, {
+    model: 'tissuebert',
+    split: 'validation (held-out files)',
+    checkpoint: ckName,
+    data: {
+      name: 'methylation reads',
+      facts: { 'held-out files': valFiles.length, reads: nReads, tissues: K },
+    },
+    headline: [
+      headline(
+        'read_macro_f1',
+        {
+          value: classification.macroF1.estimate,
+          lower: classification.macroF1.lower,
+          upper: classification.macroF1.upper,
+        },
+        { label: 'Read macro-F1' },
+      ),
+      headline('file_accuracy', classification.fileAccuracy, { label: 'File accuracy', format: 'percent' }),
+      ...summaries.map((k) =>
+        headline(`deconv_rmse_${k.kind}`, k.model.rmse, {
+          label: `Deconvolution RMSE (${k.kind}; NNLS ${k.nnls.rmse.toFixed(3)})`,
+          higherIsBetter: false,
+        }),
+      ),
+    ],
+    sections: [
+      classificationSection(yTrue, { data: probs, cols: K }, store.tissues),
+      calibrationSection(yTrue, logits, { temperature, fittedOn: 'half of the held-out reads' }),
+      confusionSection(yTrue, yPred, store.tissues),
+      scatterSection(toRows(dirichlet.truths), toRows(dirichletModel), store.tissues, {
+        title: 'Deconvolution of Dirichlet mixtures: true vs estimated proportion per tissue',
+        xLabel: 'true proportion',
+        yLabel: 'TissueBERT estimate',
+      }),
+      tableSection(
+        ['mixtures', 'n', 'RMSE model', 'RMSE NNLS', 'Pearson r model', 'Pearson r NNLS'],
+        summaries.map((k) => [
+          k.kind,
+          k.mixtures,
+          k.model.rmse,
+          k.nnls.rmse,
+          k.model.pearson,
+          k.nnls.pearson,
+        ]),
+        { title: 'Deconvolution: TissueBERT mixture MLE vs NNLS atlas baseline' },
+      ),
+    ],
+  });
   atomicWrite(join(runDir, 'deconvolution.csv'), `${rows.join('\n')}\n`);
   return result;
 }

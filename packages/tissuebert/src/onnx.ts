@@ -106,7 +106,7 @@ export function exportTissueBert(
  * Registers `meddl export tissuebert --checkpoint <run> --out m.onnx`: `--checkpoint` is a run
  * directory (its best val-loss checkpoint) or one checkpoint directory inside `<run>/checkpoints`.
  * The sidecar carries the tissue labels, the temperature fitted by `meddl eval` (1 when the run
- * has no eval.json) and the preprocessing parameters. Idempotent.
+ * has no tissuebert-eval.json) and the preprocessing parameters. Idempotent.
  */
 export function registerTissueBertExporter(registry: ExportRegistry = exportRegistry): void {
   if (registry.names().includes('tissuebert')) return;

@@ -2,7 +2,7 @@
  * Tissue-of-origin proportions of new samples with a trained run: each sample's pat file is
  * prepared against the run's regions / CpG index / genome (the data folder it trained on), its
  * reads are scored with the run's best checkpoint, the posteriors are calibrated with the
- * temperature `meddl eval` fitted (eval.json; 1 when the run was not evaluated), and the mixture
+ * temperature `meddl eval` fitted (tissuebert-eval.json; 1 when the run was not evaluated), and the mixture
  * is estimated by maximum likelihood (`mixtureMle`, pat counts as read weights, uniform training
  * prior since training draws tissues balanced) with a Fisher (default) or bootstrap interval.
  */
@@ -68,7 +68,7 @@ export interface TissueBertPredictResult {
   runDir: string;
   checkpoint: string;
   temperature: number;
-  temperatureSource: 'eval.json' | 'default';
+  temperatureSource: 'tissuebert-eval.json' | 'default';
   ci: 'fisher' | 'bootstrap';
   samples: SamplePrediction[];
   files: { csv: string; json: string } | null;
@@ -206,7 +206,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
 /** A printable table: one block per sample, tissues by decreasing proportion (those ≥ minShown). */
 export function formatPredictions(r: TissueBertPredictResult, minShown = 0.005): string {
   const lines = [
-    `run ${r.runDir} (checkpoint ${r.checkpoint}); temperature ${r.temperature.toFixed(3)} (${r.temperatureSource === 'eval.json' ? 'from eval.json' : 'default 1: run meddl eval to calibrate'}); ${r.ci} 95% CI`,
+    `run ${r.runDir} (checkpoint ${r.checkpoint}); temperature ${r.temperature.toFixed(3)} (${r.temperatureSource === 'tissuebert-eval.json' ? 'from tissuebert-eval.json' : 'default 1: run meddl eval to calibrate'}); ${r.ci} 95% CI`,
   ];
   for (const s of r.samples) {
     lines.push(

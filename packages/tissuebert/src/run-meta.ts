@@ -16,6 +16,9 @@ export interface TissueBertRunMeta {
 
 export const RUN_META_FILE = 'tissuebert.json';
 
+/** `meddl eval tissuebert`'s full result (eval.json holds the @meddl/report contract). */
+export const EVAL_FILE = 'tissuebert-eval.json';
+
 export function readRunMeta(runDir: string): TissueBertRunMeta {
   const path = join(runDir, RUN_META_FILE);
   if (!existsSync(path))

@@ -8,7 +8,7 @@ import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { Generator } from '@meddl/tensor';
 import { TissueBertArgumentError } from './errors';
 import { createModel, type TissueBert } from './model';
-import { RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
+import { EVAL_FILE, RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
 
 export interface LoadedRun {
   runDir: string;
@@ -17,13 +17,13 @@ export interface LoadedRun {
   model: TissueBert;
   /** Name of the checkpoint directory the weights came from. */
   checkpoint: string;
-  /** eval.json's calibration.temperature, or 1 when the run has not been evaluated. */
-  temperature: { value: number; source: 'eval.json' | 'default' };
+  /** tissuebert-eval.json's calibration.temperature, or 1 when the run has not been evaluated. */
+  temperature: { value: number; source: 'tissuebert-eval.json' | 'default' };
 }
 
-/** The temperature of `<runDir>/eval.json` (calibration.temperature), else 1. */
+/** The temperature of `<runDir>/tissuebert-eval.json` (calibration.temperature), else 1. */
 export function runTemperature(runDir: string): LoadedRun['temperature'] {
-  const path = join(runDir, 'eval.json');
+  const path = join(runDir, EVAL_FILE);
   if (!existsSync(path)) return { value: 1, source: 'default' };
   let parsed: { calibration?: { temperature?: unknown } };
   try {
@@ -32,7 +32,8 @@ export function runTemperature(runDir: string): LoadedRun['temperature'] {
     throw new TissueBertArgumentError('run', `${path} is not valid JSON: ${(e as Error).message}`);
   }
   const t = parsed.calibration?.temperature;
-  if (typeof t === 'number' && Number.isFinite(t) && t > 0) return { value: t, source: 'eval.json' };
+  if (typeof t === 'number' && Number.isFinite(t) && t > 0)
+    return { value: t, source: 'tissuebert-eval.json' };
   return { value: 1, source: 'default' };
 }
 

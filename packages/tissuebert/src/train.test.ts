@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportRegistry, OnnxSession, runExport } from '@meddl/onnx';
+import { readEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyTemperature, mixtureMle } from './deconv/mixture';
@@ -79,8 +80,18 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       expect(Number.isFinite(k.model.rmse)).toBe(true);
       expect(Number.isFinite(k.nnls.rmse)).toBe(true);
     }
-    const saved = JSON.parse(readFileSync(join(runDir, 'eval.json'), 'utf8'));
+    const saved = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8'));
     expect(saved.deconvolution.kinds).toHaveLength(r.deconvolution.kinds.length);
+    // eval.json follows the @meddl/report contract (what `meddl report` renders).
+    const artifact = readEvalArtifact(runDir);
+    expect(artifact?.model).toBe('tissuebert');
+    expect(artifact?.sections.map((x) => x.type)).toEqual([
+      'classification',
+      'calibration',
+      'confusion',
+      'scatter',
+      'table',
+    ]);
     const csv = readFileSync(join(runDir, 'deconvolution.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls');
   }, 120_000);
@@ -96,14 +107,15 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       manifest.map((l) => l.split(',')).map(([sample, tissue, file]) => [sample, { tissue, file }]),
     );
     const held = (meta.valSamples as string[]).slice(0, 3).map((s) => byName.get(s)!);
-    const evalT = JSON.parse(readFileSync(join(runDir, 'eval.json'), 'utf8')).calibration.temperature;
+    const evalT = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8')).calibration
+      .temperature;
     const r = await predictTissueBert({
       runDir,
       samples: held.map((h) => join(root, 'data', h.file)),
       maxReads: 300,
       outDir: join(root, 'pred'),
     });
-    expect(r.temperatureSource).toBe('eval.json');
+    expect(r.temperatureSource).toBe('tissuebert-eval.json');
     expect(r.temperature).toBe(evalT);
     expect(r.samples).toHaveLength(3);
     for (const s of r.samples) {
@@ -159,7 +171,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       .split('\n');
     expect(csv[0]).toBe('sample,tissue,proportion,lower,upper,standard_error,mean_posterior');
     expect(csv).toHaveLength(1 + 3 * r.samples[0].tissues.length);
-    expect(formatPredictions(r)).toContain('from eval.json');
+    expect(formatPredictions(r)).toContain('from tissuebert-eval.json');
     // Bootstrap intervals from the same reads; a run without eval.json falls back to T = 1.
     const b = await predictTissueBert({
       runDir,
@@ -182,7 +194,8 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     registerTissueBertExporter(); // idempotent (index.ts registers on import)
     const out = join(root, 'tb.onnx');
     const sidecar = await runExport(exportRegistry, 'tissuebert', { checkpoint: runDir, out });
-    const evalT = JSON.parse(readFileSync(join(runDir, 'eval.json'), 'utf8')).calibration.temperature;
+    const evalT = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8')).calibration
+      .temperature;
     expect(sidecar.temperature).toBe(evalT);
     const run = await loadRunModel(runDir);
     expect(sidecar.labels).toEqual(run.meta.tissues);
