@@ -130,7 +130,7 @@ export const commands: CrcMilCommand[] = [
   {
     path: ['eval', 'crc-mil'],
     description:
-      'Patient-grouped stratified k-fold CV: metrics with CIs, subgroups, survival, heatmaps (eval.json + CSVs)',
+      'Patient-grouped stratified k-fold CV: metrics with CIs, subgroups, survival, heatmaps (crc-mil-eval.json, eval.json for meddl report, CSVs)',
     options: [
       { flags: '--config <yaml>', description: 'run config (configs/crc-mil/*.yaml)' },
       { flags: '--name <name>', description: 'override the run name' },
@@ -148,7 +148,7 @@ export const commands: CrcMilCommand[] = [
       );
       console.log(`ECE before ${fmt(e.eceBefore)}, after temperature scaling ${fmt(e.eceAfter)}`);
       console.log(
-        `results in ${r.runDir} (eval.json, folds.csv, subgroups.csv, predictions.csv, km.csv, heatmaps/), ${r.seconds.toFixed(1)} s`,
+        `results in ${r.runDir} (crc-mil-eval.json, eval.json, folds.csv, subgroups.csv, predictions.csv, km.csv, heatmaps/), ${r.seconds.toFixed(1)} s`,
       );
     },
   },

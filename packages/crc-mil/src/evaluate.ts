@@ -2,7 +2,7 @@
 // folds (every patient is tested exactly once), per-fold and pooled metrics with bootstrap CIs,
 // subgroup metrics, survival analysis of a model risk score, and attention heatmaps.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeSafetensors } from '@meddl/checkpoint';
 import { foldIndices, stratifiedGroupKFold } from '@meddl/data';
@@ -17,6 +17,15 @@ import {
   softmax,
   takeIndices,
 } from '@meddl/metrics';
+import {
+  classificationSection,
+  confusionSection,
+  type Section as EvalSection,
+  forestSection,
+  gallerySection,
+  headline,
+  writeEvalArtifact,
+} from '@meddl/report';
 import { Generator } from '@meddl/tensor';
 import { loadCohort, type PatientBag } from './bags';
 import {
@@ -281,7 +290,13 @@ export async function evaluate(
     foldModels,
     seconds: (performance.now() - t0) / 1000,
   };
-  writeAtomic(join(runDir, 'eval.json'), `${JSON.stringify(evalJson, null, 1)}\n`);
+  writeAtomic(join(runDir, EVAL_FILE), `${JSON.stringify(evalJson, null, 1)}\n`);
+  writeReportArtifact(runDir, cfg.classes, labels, cal, k, pooled, subgroups, {
+    patients: patients.length,
+    slides: evalJson.slides,
+    folds: cfg.cv.folds,
+    seconds: evalJson.seconds,
+  });
   writePredictionsCsv(runDir, cfg, predictions);
   const est = (e: { estimate: number | null; lower: number | null; upper: number | null }) => [
     e.estimate,
@@ -510,4 +525,65 @@ function survivalAnalysis(
     },
     kmRows,
   };
+}
+
+/** The full result of `meddl eval crc-mil` (eval.json holds the @meddl/report contract). */
+export const EVAL_FILE = 'crc-mil-eval.json';
+
+function toReportEstimate(e: { estimate: number | null; lower: number | null; upper: number | null }) {
+  return e.estimate === null
+    ? { value: null, reason: 'undefined for this subset' }
+    : { value: e.estimate, lower: e.lower ?? undefined, upper: e.upper ?? undefined };
+}
+
+/** eval.json in the @meddl/report contract, so `meddl report` / `meddl runs` read crc-mil runs. */
+function writeReportArtifact(
+  runDir: string,
+  classes: string[],
+  labels: number[],
+  calibrated: Float64Array,
+  k: number,
+  pooled: ClassificationReport,
+  subgroups: { column: string; value: string; report: ClassificationReport }[],
+  facts: { patients: number; slides: number; folds: number; seconds: number },
+): void {
+  const heatmapDir = join(runDir, 'heatmaps');
+  const heatmaps = existsSync(heatmapDir)
+    ? readdirSync(heatmapDir)
+        .filter((f) => f.endsWith('_attention.png'))
+        .sort()
+        .map((f) => ({ path: `heatmaps/${f}`, caption: f.replace('_attention.png', '') }))
+    : [];
+  const sections: EvalSection[] = [
+    classificationSection(labels, { data: calibrated, cols: k }, classes, {}),
+    confusionSection(labels, { data: calibrated, cols: k }, classes),
+  ];
+  if (subgroups.length > 0)
+    sections.push(
+      forestSection(
+        'macro AUROC',
+        subgroups.map((g) => ({
+          label: `${g.column} = ${g.value}`,
+          n: g.report.n,
+          ...toReportEstimate(g.report.macroAuroc),
+        })),
+        { title: 'Subgroups: out-of-fold macro AUROC', reference: pooled.macroAuroc.estimate ?? undefined },
+      ),
+    );
+  if (heatmaps.length > 0) sections.push(gallerySection(heatmaps, { title: 'Attention heatmaps' }));
+  writeEvalArtifact(runDir, {
+    model: 'crc-mil',
+    split: `out-of-fold (${facts.folds}-fold patient-grouped CV)`,
+    data: {
+      name: 'whole-slide images',
+      facts: { patients: facts.patients, slides: facts.slides, folds: facts.folds },
+    },
+    headline: [
+      headline('macro_auroc', toReportEstimate(pooled.macroAuroc), { label: 'Macro AUROC' }),
+      headline('accuracy', toReportEstimate(pooled.accuracy), { label: 'Accuracy', format: 'percent' }),
+      headline('macro_f1', toReportEstimate(pooled.macroF1), { label: 'Macro F1' }),
+    ],
+    sections,
+    wallSeconds: facts.seconds,
+  });
 }

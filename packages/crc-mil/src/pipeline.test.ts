@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hdf5File, readFeatureBag } from '@meddl/data';
+import { readEvalArtifact } from '@meddl/report';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { commands } from './commands';
 import { evaluate } from './evaluate';
@@ -160,7 +161,16 @@ describe('cross-validation, training and prediction', () => {
 
   it('evaluates with disjoint patient folds and writes eval.json, CSVs and heatmaps', async () => {
     const r = await evaluate(config(), () => {});
-    const ev = JSON.parse(readFileSync(join(r.runDir, 'eval.json'), 'utf8'));
+    const ev = JSON.parse(readFileSync(join(r.runDir, 'crc-mil-eval.json'), 'utf8'));
+    // eval.json follows the @meddl/report contract (what `meddl report` renders).
+    const artifact = readEvalArtifact(r.runDir);
+    expect(artifact?.model).toBe('crc-mil');
+    expect(artifact?.sections.map((x) => x.type)).toEqual([
+      'classification',
+      'confusion',
+      'forest',
+      'gallery',
+    ]);
     const assignment = ev.foldAssignment as Record<string, number>;
     expect(Object.keys(assignment).length).toBe(ev.patients);
     expect(ev.excludedPatients).toHaveLength(1); // the blank slide's patient
