@@ -135,7 +135,7 @@ export const commands: MdfNetCommand[] = [
       console.log(
         `macro F1 ${iv(r.macroF1)}  micro F1 ${iv(r.microF1)}  worst-class AUROC ${f4(r.minAuroc)}`,
       );
-      console.log(`wrote ${r.runDir}/eval.json, per_label.csv, predictions.csv`);
+      console.log(`wrote ${r.runDir}/mdf-net-eval.json, eval.json (report), per_label.csv, predictions.csv`);
     },
   },
   {

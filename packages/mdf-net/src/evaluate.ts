@@ -6,6 +6,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { auroc, averagePrecision, bootstrapCI, delongAuroc, delongTest } from '@meddl/metrics';
+import { forestSection, headline, tableSection, writeEvalArtifact } from '@meddl/report';
 import { Generator, tf } from '@meddl/tensor';
 import { encodeClinical, parseClinicalRow, VITALS } from './clinical';
 import { type PreparedData, prepareData } from './data';
@@ -167,7 +168,7 @@ async function loadRun(runDir: string): Promise<{ model: MdfNet; files: ReturnTy
   return { model, files };
 }
 
-/** Evaluates a run on a split (default test); writes eval.json, per_label.csv and predictions.csv into the run. */
+/** Evaluates a run on a split (default test); writes mdf-net-eval.json, eval.json (report contract), per_label.csv and predictions.csv into the run. */
 export async function evaluate(
   runDirInput: string,
   options: { split?: 'train' | 'val' | 'test'; resamples?: number; seed?: number } = {},
@@ -242,7 +243,8 @@ export async function evaluate(
       certain,
     };
     const { probs: _p, target: _t, certain: _c, ...json } = result;
-    writeAtomic(join(runDir, 'eval.json'), `${JSON.stringify({ ...json, resamples }, null, 2)}\n`);
+    writeAtomic(join(runDir, EVAL_FILE), `${JSON.stringify({ ...json, resamples }, null, 2)}\n`);
+    writeReportArtifact(result, resamples);
     writeAtomic(
       join(runDir, 'per_label.csv'),
       `finding,positives,negatives,auroc,auroc_lower,auroc_upper,auprc\n${perLabel
@@ -461,4 +463,69 @@ export async function predict(runDirInput: string, input: PredictInput): Promise
   } finally {
     model.dispose();
   }
+}
+
+/** The full result of `meddl eval mdf-net` (eval.json holds the @meddl/report contract). */
+export const EVAL_FILE = 'mdf-net-eval.json';
+
+const fin = (v: number): number | undefined => (Number.isFinite(v) ? v : undefined);
+
+/** eval.json in the @meddl/report contract, so `meddl report` / `meddl runs` read mdf-net runs. */
+function writeReportArtifact(r: EvalResult, resamples: number): void {
+  const interval = (e: Interval) => ({
+    value: fin(e.value) ?? null,
+    lower: fin(e.lower),
+    upper: fin(e.upper),
+  });
+  writeEvalArtifact(r.runDir, {
+    model: 'mdf-net',
+    split: r.split,
+    data: {
+      name: 'chest X-ray studies',
+      facts: { studies: r.studies, modalities: r.modalities.join(' + ') },
+    },
+    headline: [
+      headline('mean_auroc', interval(r.meanAuroc), { label: 'Mean AUROC' }),
+      headline('worst_auroc', r.minAuroc, { label: 'Worst-finding AUROC' }),
+      headline('mean_auprc', interval(r.meanAuprc), { label: 'Mean AUPRC' }),
+      headline('macro_f1', interval(r.macroF1), { label: 'Macro F1 (threshold 0.5)' }),
+    ],
+    sections: [
+      forestSection(
+        'AUROC',
+        r.perLabel.map((l) =>
+          Number.isFinite(l.auroc)
+            ? {
+                label: l.finding,
+                value: l.auroc,
+                lower: fin(l.aurocLower),
+                upper: fin(l.aurocUpper),
+                method: 'delong',
+                n: l.positives + l.negatives,
+                detail: `${l.positives} positive`,
+              }
+            : {
+                label: l.finding,
+                value: null,
+                reason: `fewer than 2 positives or negatives (${l.positives}/${l.negatives})`,
+                n: l.positives + l.negatives,
+              },
+        ),
+        { title: 'AUROC per finding (DeLong 95 % CI)', reference: fin(r.meanAuroc.value) },
+      ),
+      tableSection(
+        ['finding', 'positives', 'negatives', 'AUROC', 'lower', 'upper', 'AUPRC'],
+        r.perLabel.map((l) => [
+          l.finding,
+          l.positives,
+          l.negatives,
+          fin(l.auroc) ?? null,
+          fin(l.aurocLower) ?? null,
+          fin(l.aurocUpper) ?? null,
+          fin(l.auprc) ?? null,
+        ]),
+        { title: 'Per finding', description: `bootstrap resamples for the summary CIs: ${resamples}` },
+      ),
+    ],
+  });
 }

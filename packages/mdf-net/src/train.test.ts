@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '@meddl/checkpoint';
+import { readEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, modalitySubsets, predict } from './evaluate';
@@ -126,7 +127,11 @@ describe('two-stage training, evaluation and prediction (tiny)', () => {
     const ev = await evaluate(r.runDir, { resamples: 20 });
     expect(ev.perLabel).toHaveLength(14);
     expect(ev.studies).toBeGreaterThan(0);
-    expect(existsSync(join(r.runDir, 'eval.json'))).toBe(true);
+    expect(existsSync(join(r.runDir, 'mdf-net-eval.json'))).toBe(true);
+    // eval.json follows the @meddl/report contract (what `meddl report` renders).
+    const artifact = readEvalArtifact(r.runDir);
+    expect(artifact?.model).toBe('mdf-net');
+    expect(artifact?.sections.map((x) => x.type)).toEqual(['forest', 'table']);
     expect(readFileSync(join(r.runDir, 'per_label.csv'), 'utf8').split('\n')[0]).toContain('auroc_lower');
     const p = await predict(r.runDir, {
       image: join(root, 'data', 'images', 's00000.dcm'),
