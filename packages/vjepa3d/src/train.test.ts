@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hdf5File } from '@meddl/data';
+import { readEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleBatchMasks } from './masking';
@@ -134,6 +135,10 @@ describe('pretraining', () => {
     expect(losses.at(-1)!).toBeLessThan(losses[0]!);
     expect(r.metrics.val_effective_rank).toBeGreaterThan(1);
     expect(r.metrics.val_emb_std_mean).toBeGreaterThan(0);
+    // eval.json follows the @meddl/report contract (what `meddl report` renders).
+    const artifact = readEvalArtifact(r.runDir);
+    expect(artifact?.model).toBe('vjepa3d');
+    expect(artifact?.sections[0]?.type).toBe('embedding');
     const csv = readFileSync(join(r.runDir, 'logs', 'metrics.csv'), 'utf8');
     expect(csv).toMatch(/val_effective_rank/);
     expect(r.probe?.pretrained.nTest).toBeGreaterThan(0);

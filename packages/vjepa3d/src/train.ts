@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { groupRatioSplit, Hdf5File } from '@meddl/data';
+import { embeddingSection, headline, writeEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
   type Callback,
@@ -474,6 +475,7 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
         probe,
         data: result.data,
       });
+      writeReportArtifact(runDir, summary.history, probe, result.data);
       return result;
     } finally {
       await manager.close();
@@ -587,4 +589,47 @@ export async function predict(options: {
   } finally {
     model.dispose();
   }
+}
+
+/** eval.json in the @meddl/report contract: embedding health over training and the probes. */
+function writeReportArtifact(
+  runDir: string,
+  history: FitSummary['history'],
+  probe: ProbeComparison | null,
+  data: { volumes: number; train: number; val: number; devices: Record<string, number> },
+): void {
+  const epochs = history.map((h) => h.epoch + 1);
+  const keys = ['val_effective_rank', 'val_emb_std_mean', 'val_emb_dead_fraction'];
+  const series = keys
+    .filter((k) => history.length > 0 && history.every((h) => Number.isFinite(h.metrics[k])))
+    .map((k) => ({ name: k, x: epochs, y: history.map((h) => h.metrics[k] as number), xLabel: 'epoch' }));
+  const probes = probe
+    ? (['pretrained', 'randomInit'] as const).flatMap((which) => [
+        { name: `${which} linear`, metric: 'accuracy', value: probe[which].linear.accuracy },
+        { name: `${which} k-NN`, metric: 'accuracy', value: probe[which].knn.accuracy },
+      ])
+    : [];
+  writeEvalArtifact(runDir, {
+    model: 'vjepa3d',
+    split: `validation (${data.val} volumes)`,
+    data: {
+      name: 'OCT volumes',
+      facts: {
+        volumes: data.volumes,
+        train: data.train,
+        val: data.val,
+        devices: Object.keys(data.devices).length,
+      },
+    },
+    headline: probe
+      ? [
+          headline('probe_linear_acc', probe.pretrained.linear.accuracy, { label: 'Linear probe accuracy' }),
+          headline('probe_linear_acc_random', probe.randomInit.linear.accuracy, {
+            label: 'Linear probe accuracy, random-init encoder',
+          }),
+          headline('probe_knn_acc', probe.pretrained.knn.accuracy, { label: 'k-NN accuracy' }),
+        ]
+      : [],
+    sections: [embeddingSection({ series, probes }, { title: 'Embedding health and frozen-feature probes' })],
+  });
 }
