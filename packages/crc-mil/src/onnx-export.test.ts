@@ -1,10 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '@meddl/checkpoint';
-import { exportRegistry, OnnxSession, onnxParity, type ParityCase, runExport } from '@meddl/onnx';
+import {
+  exportRegistry,
+  OnnxSession,
+  officialOnnxCheck,
+  onnxCheckerPython,
+  onnxParity,
+  type ParityCase,
+  runExport,
+} from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportGatedAttentionMil } from './index'; // the package entry registers 'crc-mil'
@@ -52,31 +58,8 @@ function parityCase(m: GatedAttentionMil, n: number, seed: number, scaleIndex?: 
   return c;
 }
 
-// The official ONNX checker (Debian python3-onnx, packages/onnx/scripts/check_onnx.py); skipped
-// when no python3 with the onnx package is installed (tests must not need Python).
-const python = ['/usr/bin/python3', 'python3'].find(
-  (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
-);
-function officialCheck(
-  files: Record<string, Uint8Array>,
-): Array<{ file: string; ok: boolean; error?: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'onnx-check-'));
-  try {
-    const paths = Object.entries(files).map(([name, bytes]) => {
-      const p = join(dir, `${name}.onnx`);
-      writeFileSync(p, bytes);
-      return p;
-    });
-    const script = fileURLToPath(new URL('../../onnx/scripts/check_onnx.py', import.meta.url));
-    const r = spawnSync(python as string, [script, ...paths], { encoding: 'utf8' });
-    return r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+// The official ONNX checker (Debian python3-onnx); skipped when it is not installed.
+const python = onnxCheckerPython();
 
 describe('crc-mil ONNX export', () => {
   it('single-scale: logits and attention equal forward within 1e-4 for bags of 1, 7 and 60 patches', async () => {
@@ -148,7 +131,7 @@ describe('crc-mil ONNX export', () => {
   it.skipIf(!python)('the single- and multi-scale exports pass the official ONNX checker', () => {
     const one = model(1, 3);
     const two = model(2, 5);
-    const results = officialCheck({
+    const results = officialOnnxCheck({
       single: exportGatedAttentionMil(one).bytes,
       multi: exportGatedAttentionMil(two).bytes,
     });

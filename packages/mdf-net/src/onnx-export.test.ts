@@ -1,10 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '@meddl/checkpoint';
-import { exportRegistry, onnxParity, type ParityCase, runExport, type TensorData } from '@meddl/onnx';
+import {
+  exportRegistry,
+  officialOnnxCheck,
+  onnxCheckerPython,
+  onnxParity,
+  type ParityCase,
+  runExport,
+  type TensorData,
+} from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLINICAL_NUMERIC_DIM } from './clinical';
@@ -74,31 +80,8 @@ const SIZES: Array<[number, number]> = [
   [6, 30],
 ];
 
-// The official ONNX checker (Debian python3-onnx, packages/onnx/scripts/check_onnx.py); skipped
-// when no python3 with the onnx package is installed (tests must not need Python).
-const python = ['/usr/bin/python3', 'python3'].find(
-  (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
-);
-function officialCheck(
-  files: Record<string, Uint8Array>,
-): Array<{ file: string; ok: boolean; error?: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'onnx-check-'));
-  try {
-    const paths = Object.entries(files).map(([name, bytes]) => {
-      const p = join(dir, `${name}.onnx`);
-      writeFileSync(p, bytes);
-      return p;
-    });
-    const script = fileURLToPath(new URL('../../onnx/scripts/check_onnx.py', import.meta.url));
-    const r = spawnSync(python as string, [script, ...paths], { encoding: 'utf8' });
-    return r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+// The official ONNX checker (Debian python3-onnx); skipped when it is not installed.
+const python = onnxCheckerPython();
 
 describe('mdf-net ONNX export', () => {
   const variants: Array<[string, MdfNetModelConfigInput, string[]]> = [
@@ -165,7 +148,7 @@ describe('mdf-net ONNX export', () => {
       files[`variant${i}`] = exportMdfNet(m).bytes;
       m.dispose();
     });
-    const results = officialCheck(files);
+    const results = officialOnnxCheck(files);
     expect(results.map((r) => [r.ok, r.error])).toEqual(variants.map(() => [true, undefined]));
   });
 });

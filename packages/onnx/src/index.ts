@@ -11,6 +11,7 @@ export {
   type OnnxValue,
   type TensorSignature,
 } from './builder';
+export { ONNX_CHECKER_SCRIPT, type OnnxCheckResult, officialOnnxCheck, onnxCheckerPython } from './checker';
 export {
   commands,
   ExportRegistry,

@@ -1,9 +1,14 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type ExportedModel, exportModule, OnnxSession, type TensorData } from '@meddl/onnx';
+import {
+  type ExportedModel,
+  exportModule,
+  OnnxSession,
+  officialOnnxCheck,
+  onnxCheckerPython,
+  type TensorData,
+} from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModel } from './model';
@@ -11,7 +16,6 @@ import { exportTissueBert } from './onnx';
 import { PAD_ID } from './tokenizer';
 
 const tmp = mkdtempSync(join(tmpdir(), 'meddl-onnx-tb-'));
-const checker = fileURLToPath(new URL('../../onnx/scripts/check_onnx.py', import.meta.url));
 
 async function session(exported: ExportedModel): Promise<OnnxSession> {
   return OnnxSession.create(exported.bytes, { threads: 1, executionProviders: ['cpu'] });
@@ -30,9 +34,7 @@ function expectMatches(onnx: TensorData, reference: tf.Tensor, tol = 1e-4): numb
   return worst;
 }
 /** Debian's python3 with python3-onnx, when installed; the checker test is skipped otherwise. */
-const python = ['/usr/bin/python3', 'python3'].find(
-  (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
-);
+const python = onnxCheckerPython();
 
 beforeAll(async () => {
   await initBackend();
@@ -114,10 +116,7 @@ describe('TissueBERT (tiny preset) exported to ONNX', () => {
   });
 
   it.skipIf(!python)('passes the official ONNX checker (python3-onnx, full_check)', () => {
-    const path = join(tmp, 'tissuebert-tiny.onnx');
-    writeFileSync(path, exported.bytes);
-    const out = execFileSync(python as string, [checker, path], { encoding: 'utf8' });
-    const result = JSON.parse(out.trim()) as { ok: boolean; opset: number; ir_version: number };
+    const [result] = officialOnnxCheck({ 'tissuebert-tiny': exported.bytes });
     expect(result).toMatchObject({ ok: true, opset: 17, ir_version: 8 });
   });
 });

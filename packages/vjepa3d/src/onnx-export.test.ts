@@ -1,10 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '@meddl/checkpoint';
-import { exportModule, exportRegistry, onnxParity, type ParityCase, runExport } from '@meddl/onnx';
+import {
+  exportModule,
+  exportRegistry,
+  officialOnnxCheck,
+  onnxCheckerPython,
+  onnxParity,
+  type ParityCase,
+  runExport,
+} from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
 // The package entry registers 'vjepa3d' in the export registry.
@@ -43,31 +49,8 @@ function parityCase(enc: VisionTransformer3d, B: number, seed: number): ParityCa
   return c;
 }
 
-// The official ONNX checker (Debian python3-onnx, packages/onnx/scripts/check_onnx.py); skipped
-// when no python3 with the onnx package is installed (tests must not need Python).
-const python = ['/usr/bin/python3', 'python3'].find(
-  (p) => spawnSync(p, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0,
-);
-function officialCheck(
-  files: Record<string, Uint8Array>,
-): Array<{ file: string; ok: boolean; error?: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'onnx-check-'));
-  try {
-    const paths = Object.entries(files).map(([name, bytes]) => {
-      const p = join(dir, `${name}.onnx`);
-      writeFileSync(p, bytes);
-      return p;
-    });
-    const script = fileURLToPath(new URL('../../onnx/scripts/check_onnx.py', import.meta.url));
-    const r = spawnSync(python as string, [script, ...paths], { encoding: 'utf8' });
-    return r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+// The official ONNX checker (Debian python3-onnx); skipped when it is not installed.
+const python = onnxCheckerPython();
 
 describe('vjepa3d ONNX export', () => {
   it('context encoder: tokens and embedding equal forward within 1e-4 for batch 1, 2 and 4', async () => {
@@ -148,7 +131,7 @@ describe('vjepa3d ONNX export', () => {
   });
   it.skipIf(!python)('the encoder export passes the official ONNX checker', () => {
     const m = model(3);
-    const results = officialCheck({ encoder: exportVJepaEncoder(m).bytes });
+    const results = officialOnnxCheck({ encoder: exportVJepaEncoder(m).bytes });
     m.dispose();
     expect(results.map((r) => [r.ok, r.error])).toEqual([[true, undefined]]);
   });
