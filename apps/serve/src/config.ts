@@ -11,6 +11,9 @@ import { ServeConfigError } from './errors';
 
 const MiB = 1024 * 1024;
 
+/** Run inference in this many worker threads (0 = on the calling thread; see docs/serving.md). */
+const threads = z.number().int().min(0).max(64).default(0);
+
 export const TissueBertModelEntry = z.object({
   kind: z.literal('tissuebert'),
   /** Name clients use in requests (defaults to the kind). */
@@ -34,9 +37,92 @@ export const TissueBertModelEntry = z.object({
   concurrency: z.number().int().positive().default(1),
   /** Reads per forward pass. */
   batchSize: z.number().int().positive().default(64),
+  threads,
 });
 
-export const ModelEntrySchema = z.discriminatedUnion('kind', [TissueBertModelEntry]);
+const modelName = (d: string) =>
+  z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]*$/)
+    .default(d);
+export const CrcMilModelEntry = z.object({
+  kind: z.literal('crc-mil'),
+  name: modelName('crc-mil'),
+  /** A model folder written by `meddl train crc-mil` (`<run>/final`: model.json + model.safetensors). */
+  modelDir: z.string(),
+  version: z.string().optional(),
+  concurrency: z.number().int().positive().default(1),
+  threads,
+  /** Longest side of the heatmap image (thumbnail pixels). */
+  heatmapMaxSize: z.number().int().min(64).max(8192).default(1024),
+  /** Top-attention patches listed in the result. */
+  topK: z.number().int().min(0).max(64).default(3),
+});
+
+export const MdfNetModelEntry = z.object({
+  kind: z.literal('mdf-net'),
+  name: modelName('mdf-net'),
+  /** A run folder of `meddl train mdf-net` (mdf-net.json, stage1/ stage2/ checkpoints). */
+  run: z.string(),
+  /**
+   * Per-finding temperatures (14, or one for all): calibrated p = sigmoid(logit / T). Without them,
+   * `calibrate: val` fits them at start-up on the run's validation split (certain labels only);
+   * with neither the model is listed as uncalibrated.
+   */
+  temperatures: z.union([z.number().positive(), z.array(z.number().positive()).length(14)]).optional(),
+  calibrate: z.enum(['none', 'val']).default('val'),
+  version: z.string().optional(),
+  concurrency: z.number().int().positive().default(1),
+  threads,
+});
+
+export const VJepa3dModelEntry = z.object({
+  kind: z.literal('vjepa3d'),
+  name: modelName('vjepa3d'),
+  /** A run folder of `meddl pretrain vjepa3d` (vjepa3d.json + checkpoints/). */
+  run: z.string(),
+  /** Default: the run's probeEncoder and pooling. */
+  encoder: z.enum(['target', 'context']).optional(),
+  pooling: z.enum(['mean', 'mean-max']).optional(),
+  /** Largest volume accepted (float32 bytes after decoding). */
+  maxVolumeBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * MiB),
+  version: z.string().optional(),
+  concurrency: z.number().int().positive().default(1),
+  threads,
+});
+
+export const OnnxModelEntry = z.object({
+  kind: z.literal('onnx'),
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/),
+  /** An .onnx file written by `meddl export <model>`; its sidecar `<file>.json` must lie beside it. */
+  onnx: z.string(),
+  /** tissuebert: the reference folder of the panel (as for a tissuebert entry). */
+  reference: z.string().optional(),
+  /** Overrides the sidecar's labels (tissuebert: reference/ground_truth.json when neither has them). */
+  tissues: z.array(z.string()).min(2).optional(),
+  /** Overrides the sidecar's calibration temperature. */
+  temperature: z.number().positive().optional(),
+  /** Default: the first 12 hex digits of the sidecar's sha256 of the .onnx file. */
+  version: z.string().optional(),
+  concurrency: z.number().int().positive().default(1),
+  /** Reads per onnxruntime call. */
+  batchSize: z.number().int().positive().default(64),
+  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
+  ortThreads: z.number().int().positive().optional(),
+  threads,
+});
+
+export const ModelEntrySchema = z.discriminatedUnion('kind', [
+  TissueBertModelEntry,
+  CrcMilModelEntry,
+  MdfNetModelEntry,
+  VJepa3dModelEntry,
+  OnnxModelEntry,
+]);
 export type ModelEntry = z.infer<typeof ModelEntrySchema>;
 
 export const ServeConfigSchema = z.object({
@@ -81,6 +167,8 @@ export const ServeConfigSchema = z.object({
     .object({
       /** Uploaded inputs, stored by content hash; must be shared with workers on other hosts. */
       uploadDir: z.string().default('uploads'),
+      /** Images the models write (crc-mil attention heatmaps), served at /v1/artifacts/<name>; shared with workers. */
+      artifactDir: z.string().default('artifacts'),
       /** Named folders that server-side path inputs must lie in: { name: folder }. */
       roots: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), z.string()).default({}),
     })
@@ -145,6 +233,7 @@ export const ENV_OVERRIDES: Record<string, { path: string[]; type: 'string' | 'i
   MEDDL_SERVE_KEYS_FILE: { path: ['keysFile'], type: 'string' },
   MEDDL_SERVE_AUDIT_LOG: { path: ['auditLog'], type: 'string' },
   MEDDL_SERVE_UPLOAD_DIR: { path: ['storage', 'uploadDir'], type: 'string' },
+  MEDDL_SERVE_ARTIFACT_DIR: { path: ['storage', 'artifactDir'], type: 'string' },
   MEDDL_SERVE_IN_PROCESS_WORKERS: { path: ['queue', 'inProcessWorkers'], type: 'bool' },
   MEDDL_SERVE_RATE_LIMIT: { path: ['rateLimit', 'max'], type: 'int' },
 };
@@ -189,9 +278,25 @@ export function parseConfig(raw: unknown, file = '<config>', baseDir = process.c
   c.auditLog = abs(c.auditLog);
   c.storage.uploadDir = abs(c.storage.uploadDir);
   for (const k of Object.keys(c.storage.roots)) c.storage.roots[k] = abs(c.storage.roots[k]);
+  c.storage.artifactDir = abs(c.storage.artifactDir);
   for (const m of c.models) {
-    m.checkpoint = abs(m.checkpoint);
-    m.reference = abs(m.reference);
+    switch (m.kind) {
+      case 'tissuebert':
+        m.checkpoint = abs(m.checkpoint);
+        m.reference = abs(m.reference);
+        break;
+      case 'crc-mil':
+        m.modelDir = abs(m.modelDir);
+        break;
+      case 'mdf-net':
+      case 'vjepa3d':
+        m.run = abs(m.run);
+        break;
+      case 'onnx':
+        m.onnx = abs(m.onnx);
+        if (m.reference) m.reference = abs(m.reference);
+        break;
+    }
   }
   const names = c.models.map((m) => m.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);

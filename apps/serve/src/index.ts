@@ -42,8 +42,18 @@ export {
   type PredictInput,
   type Prediction,
   type Predictor,
+  type PredictorContext,
 } from './predictor';
-export { TissueBertPredictor } from './predictors/tissuebert';
+export { CrcMilPredictor } from './predictors/crc-mil';
+export { MdfNetPredictor } from './predictors/mdf-net';
+export { ONNX_FAMILIES, OnnxPredictor, readSidecar } from './predictors/onnx';
+export {
+  loadTissueBertReference,
+  predictTissueBert,
+  TissueBertPredictor,
+  type TissueBertReference,
+} from './predictors/tissuebert';
+export { VJepa3dPredictor } from './predictors/vjepa3d';
 export { buildServer, type ServerDeps } from './server';
 export {
   createService,

@@ -27,10 +27,17 @@ export interface PredictInput {
 export interface Prediction {
   /** Class labels, in the order of `probabilities`. */
   labels: string[];
-  /** Calibrated class probabilities (sum to 1). */
+  /**
+   * Calibrated probabilities, in the order of `labels`: for single-label models (tissuebert,
+   * crc-mil) they sum to 1; for multi-label models (mdf-net) each is the probability of its own
+   * finding; embedding models (vjepa3d) have none (the vector is in `extras.embedding`).
+   */
   probabilities: number[];
-  /** Uncertainty of the prediction; `score` in [0, 1], higher = less certain; the rest model-specific. */
-  uncertainty: { score: number; method: string } & Record<string, unknown>;
+  /**
+   * Uncertainty of the prediction; `score` in [0, 1], higher = less certain; the rest
+   * model-specific. null for models without one (embeddings).
+   */
+  uncertainty: ({ score: number; method: string } & Record<string, unknown>) | null;
   /** Model-specific extras (e.g. read counts, a heatmap link). */
   extras: Record<string, unknown>;
 }
@@ -43,6 +50,17 @@ export interface ModelCard {
   inputs: InputKind[];
   calibration: { method: string; calibrated: boolean } & Record<string, unknown>;
   options: Record<string, unknown>;
+  /** 'multiclass' (probabilities sum to 1), 'multilabel' (one probability per label) or 'embedding'. */
+  task?: 'multiclass' | 'multilabel' | 'embedding';
+  /** How predictions run: on the thread that took the job, or in a pool of worker threads. */
+  execution?: { threads: number };
+  [extra: string]: unknown;
+}
+
+/** What a predictor may need from the service when it loads. */
+export interface PredictorContext {
+  /** Where predictors write images they link to (served at /v1/artifacts/<name>). */
+  artifactDir: string;
 }
 
 export interface Predictor {

@@ -9,6 +9,7 @@ import {
   createWriteStream,
   mkdirSync,
   openSync,
+  readFileSync,
   readSync,
   renameSync,
   rmSync,
@@ -96,7 +97,7 @@ const predictionSchema = {
       properties: {
         labels: { type: 'array', items: { type: 'string' } },
         probabilities: { type: 'array', items: { type: 'number' } },
-        uncertainty: { type: 'object', additionalProperties: true },
+        uncertainty: { type: 'object', nullable: true, additionalProperties: true },
         extras: { type: 'object', additionalProperties: true },
       },
     },
@@ -544,6 +545,31 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       },
     },
     async () => ({ models: registry.list().map((p) => p.card()) }),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/artifacts/:name',
+    {
+      config: { role: 'submit' },
+      schema: {
+        summary:
+          'An image a model wrote for a result (crc-mil attention heatmap), by the name in the result; named by a sha256 of model version and input, so only a client that has the result can name it',
+        params: { type: 'object', properties: { name: { type: 'string' } } },
+      },
+    },
+    async (req, reply) => {
+      const { name } = req.params;
+      if (!/^[0-9a-f]{64}\.png$/.test(name)) throw new ServeError(400, `'${name}' is not an artifact name`);
+      const file = join(config.storage.artifactDir, name);
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch {
+        throw new ServeError(404, `artifact ${name} not found`, 'not_found');
+      }
+      reply.type('image/png').header('cache-control', 'private, max-age=86400');
+      return bytes;
+    },
   );
 
   app.post(

@@ -7,15 +7,27 @@ import type { ModelEntry, ServeConfig } from './config';
 import { JobQueues, ResultCache, redisConnection, startWorkers, type WorkerPool } from './jobs';
 import { KeyStore } from './keys';
 import { ServeMetrics } from './metrics';
-import { ModelRegistry, type Predictor } from './predictor';
+import { ModelRegistry, type Predictor, type PredictorContext } from './predictor';
+import { CrcMilPredictor } from './predictors/crc-mil';
+import { MdfNetPredictor } from './predictors/mdf-net';
+import { OnnxPredictor } from './predictors/onnx';
 import { TissueBertPredictor } from './predictors/tissuebert';
+import { VJepa3dPredictor } from './predictors/vjepa3d';
 import { buildServer } from './server';
 
 /** Loads one configured model. New domains add a case here (and a Predictor in predictors/). */
-export async function loadPredictor(entry: ModelEntry): Promise<Predictor> {
+export async function loadPredictor(entry: ModelEntry, ctx: PredictorContext): Promise<Predictor> {
   switch (entry.kind) {
     case 'tissuebert':
       return TissueBertPredictor.load(entry);
+    case 'crc-mil':
+      return CrcMilPredictor.load(entry, ctx);
+    case 'mdf-net':
+      return MdfNetPredictor.load(entry);
+    case 'vjepa3d':
+      return VJepa3dPredictor.load(entry);
+    case 'onnx':
+      return OnnxPredictor.load(entry);
   }
 }
 
@@ -23,7 +35,8 @@ export async function loadRegistry(config: ServeConfig): Promise<ModelRegistry> 
   // The compute backend (native when built, else wasm/cpu; MEDDL_BACKEND overrides) before any model.
   await initBackend();
   const registry = new ModelRegistry();
-  for (const entry of config.models) registry.register(await loadPredictor(entry));
+  const ctx: PredictorContext = { artifactDir: config.storage.artifactDir };
+  for (const entry of config.models) registry.register(await loadPredictor(entry, ctx));
   return registry;
 }
 

@@ -11,7 +11,7 @@ import {
   readPat,
 } from '@meddl/tissuebert';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { parseConfig } from '../config';
+import { type ModelEntry, parseConfig } from '../config';
 import { ServeConfigError } from '../errors';
 import { type TissueBertFixture, tissueBertFixture } from '../test-support';
 import { TissueBertPredictor } from './tissuebert';
@@ -31,7 +31,7 @@ describe('TissueBertPredictor', () => {
           ...over,
         },
       ],
-    }).models[0];
+    }).models[0] as Extract<ModelEntry, { kind: 'tissuebert' }>;
 
   beforeAll(async () => {
     fx = await tissueBertFixture();
@@ -103,7 +103,7 @@ describe('TissueBertPredictor', () => {
     expect(weights.card().calibration.calibrated).toBe(false);
     const a = await weights.predict({ file, options: {} });
     const b = await fromDir.predict({ file, options: {} });
-    expect(b.uncertainty.score).toBeGreaterThan(a.uncertainty.score);
+    expect(b.uncertainty?.score).toBeGreaterThan(a.uncertainty?.score as number);
     expect(b.probabilities.reduce((x, y) => x + y, 0)).toBeCloseTo(1, 9);
     weights.dispose();
     fromDir.dispose();

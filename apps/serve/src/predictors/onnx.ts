@@ -1,0 +1,198 @@
+/**
+ * ONNX-backed models: an .onnx file written by `meddl export <model>` with its JSON sidecar
+ * (`<file>.json`, format 'meddl-onnx-sidecar'), run by onnxruntime through @meddl/onnx's
+ * OnnxSession. The sidecar says which model family it is, its labels, calibration and
+ * preprocessing; the predictor checks the session's signature against the family's contract and
+ * the file's sha256 against the sidecar before serving it. Families: tissuebert (the same chain as
+ * the tfjs predictor — readPat → prepareSample → read posteriors → temperature → mixture — with
+ * the forward pass in onnxruntime).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { OnnxSession, type OnnxSession as OnnxSessionType, type OnnxSidecar } from '@meddl/onnx';
+import type { z } from 'zod';
+import type { ModelEntry } from '../config';
+import { ServeConfigError } from '../errors';
+import type { ModelCard, PredictInput, Prediction, Predictor } from '../predictor';
+import {
+  loadTissueBertReference,
+  predictTissueBert,
+  TISSUEBERT_INPUTS,
+  TissueBertOptionsSchema,
+  type TissueBertReference,
+  validatePat,
+} from './tissuebert';
+
+type OnnxEntry = Extract<ModelEntry, { kind: 'onnx' }>;
+
+/** Families this service can run from ONNX. */
+export const ONNX_FAMILIES = ['tissuebert'] as const;
+
+export function readSidecar(onnxPath: string): OnnxSidecar {
+  const path = `${onnxPath}.json`;
+  if (!existsSync(onnxPath)) throw new ServeConfigError(onnxPath, 'the .onnx file does not exist');
+  if (!existsSync(path))
+    throw new ServeConfigError(
+      path,
+      'the sidecar of the .onnx file is missing (write both with `meddl export`)',
+    );
+  let s: OnnxSidecar;
+  try {
+    s = JSON.parse(readFileSync(path, 'utf8')) as OnnxSidecar;
+  } catch (e) {
+    throw new ServeConfigError(path, `not valid JSON: ${(e as Error).message}`);
+  }
+  if (s.format !== 'meddl-onnx-sidecar' || s.version !== 1)
+    throw new ServeConfigError(
+      path,
+      `not a meddl ONNX sidecar (format ${String(s.format)}, version ${String(s.version)})`,
+    );
+  return s;
+}
+
+function softmaxRows(logits: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    let mx = Number.NEGATIVE_INFINITY;
+    for (let c = 0; c < cols; c++) mx = Math.max(mx, logits[r * cols + c] as number);
+    let sum = 0;
+    for (let c = 0; c < cols; c++) {
+      const e = Math.exp((logits[r * cols + c] as number) - mx);
+      out[r * cols + c] = e;
+      sum += e;
+    }
+    for (let c = 0; c < cols; c++) out[r * cols + c] = (out[r * cols + c] as number) / sum;
+  }
+  return out;
+}
+
+export class OnnxPredictor implements Predictor {
+  readonly inputs = TISSUEBERT_INPUTS;
+  readonly optionsSchema = TissueBertOptionsSchema as unknown as z.ZodType<Record<string, unknown>>;
+
+  private constructor(
+    readonly name: string,
+    readonly version: string,
+    private readonly entry: OnnxEntry,
+    private readonly sidecar: OnnxSidecar,
+    private readonly session: OnnxSessionType,
+    private readonly reference: TissueBertReference,
+    private readonly temperature: number | undefined,
+    private readonly temperatureSource: string,
+  ) {}
+
+  static async load(entry: OnnxEntry): Promise<OnnxPredictor> {
+    const sidecar = readSidecar(entry.onnx);
+    const bytes = readFileSync(entry.onnx);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    if (sha !== sidecar.sha256)
+      throw new ServeConfigError(
+        entry.onnx,
+        `sha256 ${sha.slice(0, 12)}… differs from the sidecar's ${String(sidecar.sha256).slice(0, 12)}… (the model and its sidecar do not belong together)`,
+      );
+    if (!(ONNX_FAMILIES as readonly string[]).includes(sidecar.model))
+      throw new ServeConfigError(
+        `${entry.onnx}.json`,
+        `model family '${sidecar.model}' is not served from ONNX yet (served: ${ONNX_FAMILIES.join(', ')})`,
+      );
+    if (!entry.reference)
+      throw new ServeConfigError(
+        entry.onnx,
+        `models.${entry.name}.reference is required for a tissuebert model`,
+      );
+    const sidecarLabels = Array.isArray(sidecar.labels) ? (sidecar.labels as string[]) : undefined;
+    const reference = loadTissueBertReference(
+      entry.reference,
+      entry.tissues ?? sidecarLabels,
+      `models.${entry.name}`,
+    );
+    const session = await OnnxSession.create(bytes, {
+      ...(entry.ortThreads ? { threads: entry.ortThreads } : {}),
+    });
+    try {
+      session.expectSignature({
+        inputs: [
+          { name: 'token_ids', dtype: 'int32', dims: ['batch', 'sequence'] },
+          { name: 'methylation', dtype: 'int32', dims: ['batch', 'sequence'] },
+        ],
+        outputs: [{ name: 'logits', dtype: 'float32', dims: ['batch', reference.labels.length] }],
+      });
+    } catch (e) {
+      reference.fasta.close();
+      throw new ServeConfigError(entry.onnx, (e as Error).message);
+    }
+    const st = typeof sidecar.temperature === 'number' ? sidecar.temperature : undefined;
+    const temperature = entry.temperature ?? st;
+    const source =
+      entry.temperature !== undefined
+        ? 'config'
+        : st !== undefined
+          ? `sidecar (${String(sidecar.temperatureSource ?? 'meddl export')})`
+          : 'none';
+    return new OnnxPredictor(
+      entry.name,
+      entry.version ?? sha.slice(0, 12),
+      entry,
+      sidecar,
+      session,
+      reference,
+      temperature,
+      source,
+    );
+  }
+
+  card(): ModelCard {
+    const s = this.sidecar;
+    // A temperature of 1 from an unevaluated run ('default') is no calibration.
+    const calibrated = this.temperature !== undefined && s.temperatureSource !== 'default';
+    return {
+      name: this.name,
+      version: this.version,
+      kind: `onnx:${s.model}`,
+      task: 'multiclass',
+      labels: this.reference.labels,
+      inputs: this.inputs,
+      calibration: {
+        method: 'temperature scaling of read posteriors',
+        calibrated: this.entry.temperature !== undefined || calibrated,
+        temperature: this.temperature ?? 1,
+        source: this.temperatureSource,
+      },
+      options: { maxReads: 'integer, optional: cap on pat lines used' },
+      onnx: {
+        sha256: s.sha256,
+        opset: s.opset,
+        inputs: s.inputs,
+        outputs: s.outputs,
+        preprocessing: s.preprocessing ?? null,
+        preset: s.preset ?? null,
+        checkpoint: s.checkpointName ?? null,
+        executionProviders: this.session.executionProviders,
+      },
+    };
+  }
+
+  validate(file: string): void {
+    validatePat(file);
+  }
+
+  async predict(input: PredictInput): Promise<Prediction> {
+    const T = this.reference.labels.length;
+    return predictTissueBert(
+      this.reference,
+      { temperature: this.temperature, batchSize: this.entry.batchSize },
+      input,
+      async (tokens, methylation, b, L) => {
+        const out = await this.session.run(
+          { token_ids: { data: tokens, dims: [b, L] }, methylation: { data: methylation, dims: [b, L] } },
+          ['logits'],
+        );
+        return softmaxRows(out.logits?.data as Float32Array, b, T);
+      },
+    );
+  }
+
+  dispose(): void {
+    this.reference.fasta.close();
+  }
+}
