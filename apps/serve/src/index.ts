@@ -63,3 +63,4 @@ export {
   onShutdownSignals,
   type Service,
 } from './service';
+export { ThreadedPredictor, workerScript } from './threads';

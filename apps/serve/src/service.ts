@@ -14,6 +14,7 @@ import { OnnxPredictor } from './predictors/onnx';
 import { TissueBertPredictor } from './predictors/tissuebert';
 import { VJepa3dPredictor } from './predictors/vjepa3d';
 import { buildServer } from './server';
+import { ThreadedPredictor } from './threads';
 
 /** Loads one configured model. New domains add a case here (and a Predictor in predictors/). */
 export async function loadPredictor(entry: ModelEntry, ctx: PredictorContext): Promise<Predictor> {
@@ -36,7 +37,11 @@ export async function loadRegistry(config: ServeConfig): Promise<ModelRegistry> 
   await initBackend();
   const registry = new ModelRegistry();
   const ctx: PredictorContext = { artifactDir: config.storage.artifactDir };
-  for (const entry of config.models) registry.register(await loadPredictor(entry, ctx));
+  for (const entry of config.models) {
+    const p = await loadPredictor(entry, ctx);
+    // threads > 0: predictions run in worker threads, off this event loop (docs/serving.md).
+    registry.register(entry.threads > 0 ? await ThreadedPredictor.start(p, entry, ctx, entry.threads) : p);
+  }
   return registry;
 }
 
