@@ -20,7 +20,14 @@ describe('config', () => {
     expect(c.server.port).toBe(9090);
     expect(c.redis.url).toBe('redis://r:6380');
     expect(c.queue.inProcessWorkers).toBe(true);
-    expect(c.models[0]).toMatchObject({ kind: 'tissuebert', temperature: 1.37, batchSize: 128 });
+    expect(c.models[0]).toMatchObject({ kind: 'tissuebert', temperature: 1.37, batchSize: 128, threads: 2 });
+    expect(c.models.map((m) => m.kind)).toEqual(['tissuebert', 'crc-mil', 'mdf-net', 'vjepa3d', 'onnx']);
+    expect(c.models[2]).toMatchObject({
+      kind: 'mdf-net',
+      calibrate: 'val',
+      run: '/srv/meddl/models/mdf-net/run',
+    });
+    expect(c.storage.artifactDir).toBe('/srv/meddl/artifacts');
   });
 
   test('bad fields and bad env values name the file and field', () => {
