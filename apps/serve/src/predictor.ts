@@ -71,7 +71,12 @@ export interface Predictor {
   readonly optionsSchema: z.ZodType<Record<string, unknown>>;
   card(): ModelCard;
   /** Cheap check of an input before it is queued; throws a meddl error (→ 400) when malformed. */
-  validate?(file: string): void;
+  validate?(file: string): void | Promise<void>;
+  /**
+   * The config entry worker threads load (default: the predictor's own). A predictor that derives
+   * something expensive at load (mdf-net's fitted temperatures) passes it on here.
+   */
+  threadEntry?(): unknown;
   predict(input: PredictInput): Promise<Prediction>;
   dispose?(): void;
 }

@@ -364,9 +364,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     }
   }
 
-  function validateInput(p: Predictor, file: string, display: string): void {
+  async function validateInput(p: Predictor, file: string, display: string): Promise<void> {
     try {
-      p.validate?.(file);
+      await p.validate?.(file);
     } catch (e) {
       if (isMeddlError(e)) throw new ServeError(400, e.message.replaceAll(file, display), 'invalid_input');
       throw new ServeError(
@@ -394,7 +394,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         throw new ServeError(400, `priority must be one of ${Object.keys(PRIORITIES).join(', ')}`);
       const opts = checkOptions(predictor, options);
       checkInputType(predictor, up.filename, up.mimetype, up.file);
-      validateInput(predictor, up.file, 'upload');
+      await validateInput(predictor, up.file, 'upload');
       return { predictor, priority, options: opts, file: up.file, display: 'upload', caseSha256: up.sha };
     }
     const parsed = SubmitJson.safeParse(req.body);
@@ -416,7 +416,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         `'${display}': ${predictor.name} accepts ${predictor.inputs.flatMap((k) => k.extensions).join(', ')} files`,
         'unsupported_media_type',
       );
-    validateInput(predictor, file, display);
+    await validateInput(predictor, file, display);
     return {
       predictor,
       priority: b.priority,

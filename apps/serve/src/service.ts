@@ -40,7 +40,10 @@ export async function loadRegistry(config: ServeConfig): Promise<ModelRegistry> 
   for (const entry of config.models) {
     const p = await loadPredictor(entry, ctx);
     // threads > 0: predictions run in worker threads, off this event loop (docs/serving.md).
-    registry.register(entry.threads > 0 ? await ThreadedPredictor.start(p, entry, ctx, entry.threads) : p);
+    const threadEntry = (p.threadEntry?.() as ModelEntry | undefined) ?? entry;
+    registry.register(
+      entry.threads > 0 ? await ThreadedPredictor.start(p, threadEntry, ctx, entry.threads) : p,
+    );
   }
   return registry;
 }

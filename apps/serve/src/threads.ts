@@ -146,8 +146,8 @@ export class ThreadedPredictor implements Predictor {
     return { ...this.front.card(), execution: { threads: this.size } };
   }
 
-  validate(file: string): void {
-    this.front.validate?.(file);
+  async validate(file: string): Promise<void> {
+    await this.front.validate?.(file);
   }
 
   async predict(input: PredictInput): Promise<Prediction> {

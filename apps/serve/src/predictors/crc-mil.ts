@@ -11,7 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type GatedAttentionMil, loadSavedModel, preprocess, writeAttentionHeatmap } from '@meddl/crc-mil';
-import { type FeatureBag, readFeatureBag } from '@meddl/data';
+import { type FeatureBag, readFeatureBag, SlideReader } from '@meddl/data';
 import { dirichletUncertainty, predictiveEntropy, softmax } from '@meddl/metrics';
 import { tf } from '@meddl/tensor';
 import { z } from 'zod';
@@ -200,6 +200,23 @@ export class CrcMilPredictor implements Predictor {
         ...extras,
       },
     };
+  }
+
+  /** Opens the slide (TIFF directory) or reads the bag and checks its width before a job is queued. */
+  async validate(file: string): Promise<void> {
+    const lower = file.toLowerCase();
+    if (lower.endsWith('.h5') || lower.endsWith('.hdf5')) {
+      const bag = await readFeatureBag(file);
+      if (bag.dim !== this.saved.info.model.inDim)
+        throw new ServeError(
+          400,
+          `the feature bag has ${bag.dim}-dimensional features; this model takes ${this.saved.info.model.inDim}`,
+          'invalid_input',
+        );
+      return;
+    }
+    const slide = await SlideReader.open(file);
+    await slide.close();
   }
 
   async predict(input: PredictInput): Promise<Prediction> {

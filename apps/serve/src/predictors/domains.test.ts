@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CheckpointManager } from '@meddl/checkpoint';
 import { predict as crcPredict } from '@meddl/crc-mil';
 import { Hdf5File } from '@meddl/data';
@@ -38,6 +39,7 @@ function entry<K extends ModelEntry['kind']>(m: { kind: K } & Record<string, unk
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const WORKER = fileURLToPath(new URL('../../dist/predict-worker.js', import.meta.url));
 
 describe('crc-mil predictor', () => {
   let fx: Awaited<ReturnType<typeof crcMilFixture>>;
@@ -298,7 +300,8 @@ describe.skipIf(!hasRedis)('the domain models over HTTP', () => {
       rateLimit: { max: 10_000 },
       models: [
         { kind: 'crc-mil', modelDir: crc.modelDir },
-        { kind: 'mdf-net', run: mdf.runDir },
+        // In a worker thread when the package is built (the thread gets the fitted temperatures).
+        { kind: 'mdf-net', run: mdf.runDir, threads: existsSync(WORKER) ? 1 : 0 },
         { kind: 'vjepa3d', run: vj.runDir },
         { kind: 'onnx', name: 'tissuebert-onnx', onnx, reference: tb.reference },
       ],
@@ -334,6 +337,7 @@ describe.skipIf(!hasRedis)('the domain models over HTTP', () => {
       expect.arrayContaining(['.svs', '.h5']),
     );
     expect(by['mdf-net']?.labels).toEqual([...FINDINGS]);
+    if (existsSync(WORKER)) expect(by['mdf-net']).toMatchObject({ execution: { threads: 1 } });
     expect(by.vjepa3d).toMatchObject({ task: 'embedding', labels: [] });
     expect(by['tissuebert-onnx']?.version).toMatch(/^[0-9a-f]{12}$/);
     for (const m of models) expect(m.version).toMatch(/^[0-9a-f]{12}$/);
@@ -373,6 +377,31 @@ describe.skipIf(!hasRedis)('the domain models over HTTP', () => {
     expect((await call(`/v1/artifacts/${'a'.repeat(64)}.png`, { key: submit })).status).toBe(404);
   });
 
+  test('malformed inputs are refused with 400 at submission, before a job exists', async () => {
+    const dir = join(crc.slidesDir, '..', 'http');
+    const submitFile = (model: string, name: string, bytes: Buffer | string, type: string) => {
+      const form = new FormData();
+      form.set('model', model);
+      form.set('file', new Blob([bytes], { type }), name);
+      return call('/v1/jobs', { method: 'POST', body: form, key: submit });
+    };
+    const notTiff = await submitFile('crc-mil', 'case.svs', 'this is not a slide', 'image/tiff');
+    expect(notTiff.status).toBe(400);
+    const notDicom = await submitFile('mdf-net', 'cxr.dcm', Buffer.alloc(400, 7), 'application/dicom');
+    expect(notDicom.status).toBe(400);
+    // A single-frame DICOM (a chest X-ray) is not an OCT volume.
+    const oneFrame = await submitFile('vjepa3d', 'oct.dcm', readFileSync(mdf.image), 'application/dicom');
+    expect(oneFrame.status).toBe(400);
+    expect(((await oneFrame.json()) as { message: string }).message).toMatch(/several frames/);
+    expect(existsSync(join(dir, 'audit.jsonl'))).toBe(true);
+    const audit = readFileSync(join(dir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(audit.filter((a) => a.status === 400 && a.route === '/v1/jobs').length).toBeGreaterThanOrEqual(3);
+    expect(audit.every((a) => !JSON.stringify(a).includes('cxr.dcm'))).toBe(true);
+  });
+
   test('synchronous mdf-net (DICOM + report + triage), vjepa3d and ONNX tissuebert predictions', async () => {
     const post = (body: unknown) =>
       call('/v1/predict', {
@@ -391,6 +420,16 @@ describe.skipIf(!hasRedis)('the domain models over HTTP', () => {
     const mp = ((await m.json()) as { prediction: { probabilities: number[] } }).prediction.probabilities;
     expect(mp).toHaveLength(14);
     for (const q of mp) expect(q > 0 && q < 1).toBe(true);
+    // The same as the predictor in this thread (the worker thread used the temperatures fitted here).
+    const local = await MdfNetPredictor.load(entry({ kind: 'mdf-net', run: mdf.runDir }));
+    const lp = await local.predict({
+      file: mdf.image,
+      options: { report: mdf.report, clinical: { age: 64, sex: 'M', o2sat: 93 } },
+    });
+    local.dispose();
+    mp.forEach((q, k) => {
+      expect(q).toBeCloseTo(lp.probabilities[k] as number, 9);
+    });
     const missing = await post({ model: 'mdf-net', input: { root: 'cxr', path: image }, options: {} });
     expect(missing.status).toBe(400);
     const bad = await post({

@@ -19,6 +19,7 @@ import {
   encodeClinical,
   FINDINGS,
   loadBestCheckpoint,
+  loadImage,
   type MdfNet,
   MdfNetRunConfigSchema,
   parseClinicalRow,
@@ -92,7 +93,20 @@ export class MdfNetPredictor implements Predictor {
     private readonly calibration: Calibration,
     readonly weightsSha256: string,
     private readonly checkpoint: string,
+    private readonly entry: MdfNetEntry,
   ) {}
+
+  /** Threads get the temperatures fitted here instead of fitting them again. */
+  threadEntry(): MdfNetEntry {
+    return this.calibration.source === 'none'
+      ? this.entry
+      : { ...this.entry, temperatures: [...this.calibration.temperatures] };
+  }
+
+  /** Decodes the image (DICOM or PNG) before a job is queued. */
+  async validate(file: string): Promise<void> {
+    await loadImage(file);
+  }
 
   static async load(entry: MdfNetEntry): Promise<MdfNetPredictor> {
     let files: RunFiles;
@@ -143,6 +157,7 @@ export class MdfNetPredictor implements Predictor {
       calibration,
       sha,
       checkpoint,
+      entry,
     );
   }
 

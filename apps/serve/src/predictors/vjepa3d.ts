@@ -6,6 +6,7 @@
  * `uncertainty` is null, and the vector is `extras.embedding`.
  */
 import { createHash } from 'node:crypto';
+import { readDicomHeader } from '@meddl/data';
 import {
   embedVolumes,
   loadPretrained,
@@ -18,7 +19,7 @@ import {
 } from '@meddl/vjepa3d';
 import { z } from 'zod';
 import type { ModelEntry } from '../config';
-import { ServeConfigError } from '../errors';
+import { ServeConfigError, ServeError } from '../errors';
 import type { InputKind, ModelCard, PredictInput, Prediction, Predictor } from '../predictor';
 import { stateDictSha256 } from './common';
 
@@ -105,6 +106,18 @@ export class VJepa3dPredictor implements Predictor {
         weightsSha256: this.weightsSha256,
       },
     };
+  }
+
+  /** Reads the DICOM header (not the pixels) before a job is queued: a multi-frame image. */
+  async validate(file: string): Promise<void> {
+    const h = await readDicomHeader(file);
+    if (h.imageError) throw new ServeError(400, `not a readable image: ${h.imageError}`, 'invalid_input');
+    if (h.numberOfFrames < 2)
+      throw new ServeError(
+        400,
+        `a volume needs several frames; this DICOM has ${h.numberOfFrames}`,
+        'invalid_input',
+      );
   }
 
   async predict(input: PredictInput): Promise<Prediction> {
