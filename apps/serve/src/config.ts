@@ -100,7 +100,7 @@ export const OnnxModelEntry = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/),
   /** An .onnx file written by `meddl export <model>`; its sidecar `<file>.json` must lie beside it. */
   onnx: z.string(),
-  /** tissuebert: the reference folder of the panel (as for a tissuebert entry). */
+  /** tissuebert: the reference folder of the panel (as for a tissuebert entry); not used by crc-mil. */
   reference: z.string().optional(),
   /** Overrides the sidecar's labels (tissuebert: reference/ground_truth.json when neither has them). */
   tissues: z.array(z.string()).min(2).optional(),
@@ -113,6 +113,9 @@ export const OnnxModelEntry = z.object({
   batchSize: z.number().int().positive().default(64),
   /** onnxruntime intra-op threads (default: onnxruntime's choice). */
   ortThreads: z.number().int().positive().optional(),
+  /** crc-mil: as for a crc-mil entry. */
+  heatmapMaxSize: z.number().int().min(64).max(8192).default(1024),
+  topK: z.number().int().min(0).max(64).default(3),
   threads,
 });
 

@@ -44,9 +44,9 @@ export {
   type Predictor,
   type PredictorContext,
 } from './predictor';
-export { CrcMilPredictor } from './predictors/crc-mil';
+export { CrcMilPredictor, type MilBackend, type MilModelInfo } from './predictors/crc-mil';
 export { MdfNetPredictor } from './predictors/mdf-net';
-export { ONNX_FAMILIES, OnnxPredictor, readSidecar } from './predictors/onnx';
+export { loadOnnxPredictor, ONNX_FAMILIES, OnnxPredictor, readSidecar } from './predictors/onnx';
 export {
   loadTissueBertReference,
   predictTissueBert,

@@ -10,7 +10,7 @@ import { ServeMetrics } from './metrics';
 import { ModelRegistry, type Predictor, type PredictorContext } from './predictor';
 import { CrcMilPredictor } from './predictors/crc-mil';
 import { MdfNetPredictor } from './predictors/mdf-net';
-import { OnnxPredictor } from './predictors/onnx';
+import { loadOnnxPredictor } from './predictors/onnx';
 import { TissueBertPredictor } from './predictors/tissuebert';
 import { VJepa3dPredictor } from './predictors/vjepa3d';
 import { buildServer } from './server';
@@ -28,7 +28,7 @@ export async function loadPredictor(entry: ModelEntry, ctx: PredictorContext): P
     case 'vjepa3d':
       return VJepa3dPredictor.load(entry);
     case 'onnx':
-      return OnnxPredictor.load(entry);
+      return loadOnnxPredictor(entry, ctx);
   }
 }
 

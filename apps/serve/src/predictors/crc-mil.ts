@@ -56,20 +56,67 @@ const INPUTS: InputKind[] = [
   },
 ];
 
+/** What the predictor needs to know about a saved MIL model (model.json, or an ONNX sidecar). */
+export interface MilModelInfo {
+  classes: string[];
+  temperature: number;
+  head: 'softmax' | 'evidential';
+  inDim: number;
+  preprocess: SavedModel['info']['preprocess'];
+}
+
+/**
+ * The bag forward pass: the head's predictive logits (softmax logits, or log α for the
+ * evidential head; temperature scaling divides these) and the per-patch attention.
+ */
+export interface MilBackend {
+  readonly kind: string;
+  forward(bag: FeatureBag): Promise<{ logits: Float64Array; attention: Float32Array }>;
+  describe(): Record<string, unknown>;
+  dispose(): void;
+}
+
+/** tfjs: `GatedAttentionMil.forward` → `predictiveLogits`. */
+function tfjsBackend(model: GatedAttentionMil, weightsSha256: string): MilBackend {
+  return {
+    kind: 'crc-mil',
+    async forward(bag) {
+      const out = model.forward(tf.tensor2d(bag.features, [bag.count, bag.dim]));
+      const pl = model.predictiveLogits(out.logits);
+      const logits = Float64Array.from(pl.dataSync());
+      const attention = Float32Array.from(out.attention.dataSync());
+      tf.dispose([out.logits, out.attention, pl]);
+      return { logits, attention };
+    },
+    describe: () => ({ hidden: model.config.hidden, weightsSha256 }),
+    dispose: () => model.dispose(),
+  };
+}
+
+/** Options of a crc-mil entry that shape results (also taken by an onnx entry of the crc-mil family). */
+export interface CrcMilResultOptions {
+  name: string;
+  version?: string;
+  topK: number;
+  heatmapMaxSize: number;
+}
+
 export class CrcMilPredictor implements Predictor {
   readonly inputs = INPUTS;
   readonly optionsSchema = OptionsSchema as unknown as z.ZodType<Record<string, unknown>>;
   readonly labels: string[];
 
-  private constructor(
+  constructor(
     readonly name: string,
     readonly version: string,
-    private readonly entry: CrcMilEntry,
-    private readonly saved: SavedModel,
+    private readonly entry: CrcMilResultOptions,
+    private readonly info: MilModelInfo,
+    private readonly backend: MilBackend,
     private readonly artifactDir: string,
-    readonly weightsSha256: string,
+    private readonly extraCard: Record<string, unknown> = {},
   ) {
-    this.labels = saved.info.classes;
+    this.labels = info.classes;
+    mkdirSync(artifactDir, { recursive: true });
   }
 
   static async load(entry: CrcMilEntry, ctx: PredictorContext): Promise<CrcMilPredictor> {
@@ -91,75 +138,71 @@ export class CrcMilPredictor implements Predictor {
       );
     }
     const sha = stateDictSha256(saved.model.stateDict());
-    mkdirSync(ctx.artifactDir, { recursive: true });
+    const { info } = saved;
     return new CrcMilPredictor(
       entry.name,
       entry.version ?? sha.slice(0, 12),
       entry,
-      saved,
+      {
+        classes: info.classes,
+        temperature: info.temperature,
+        head: info.model.head,
+        inDim: info.model.inDim,
+        preprocess: info.preprocess,
+      },
+      tfjsBackend(saved.model, sha),
       ctx.artifactDir,
-      sha,
     );
   }
 
   card(): ModelCard {
-    const { info } = this.saved;
+    const info = this.info;
     return {
       name: this.name,
       version: this.version,
-      kind: 'crc-mil',
+      kind: this.backend.kind,
       task: 'multiclass',
       labels: this.labels,
       inputs: this.inputs,
       calibration: {
         method:
-          info.model.head === 'evidential'
+          info.head === 'evidential'
             ? 'temperature scaling of log Dirichlet concentrations (fitted on the validation split)'
             : 'temperature scaling of logits (fitted on the validation split)',
         calibrated: true,
         temperature: info.temperature,
       },
       options: { heatmap: 'boolean, default true: draw the attention heatmap (slides)' },
-      uncertainty:
-        info.model.head === 'evidential' ? 'dirichlet vacuity K/S' : 'normalised predictive entropy',
-      architecture: {
-        head: info.model.head,
-        inDim: info.model.inDim,
-        hidden: info.model.hidden,
-        weightsSha256: this.weightsSha256,
-      },
+      uncertainty: info.head === 'evidential' ? 'dirichlet vacuity K/S' : 'normalised predictive entropy',
+      architecture: { head: info.head, inDim: info.inDim, ...this.backend.describe() },
       preprocessing: {
         patchSize: info.preprocess.patchSize,
         magnification: info.preprocess.magnification,
-        encoderDim: info.model.inDim,
+        encoderDim: info.inDim,
       },
+      ...this.extraCard,
     };
   }
 
   /** Bag inference with calibrated probabilities and the head's uncertainty (as `meddl predict crc-mil`). */
-  private infer(bag: FeatureBag): {
+  private async infer(bag: FeatureBag): Promise<{
     probs: Float64Array;
     attention: Float32Array;
     uncertainty: Prediction['uncertainty'];
-  } {
-    const { model, info } = this.saved;
-    if (bag.dim !== info.model.inDim)
+  }> {
+    const info = this.info;
+    if (bag.dim !== info.inDim)
       throw new ServeError(
         400,
-        `the feature bag has ${bag.dim}-dimensional features; this model takes ${info.model.inDim}`,
+        `the feature bag has ${bag.dim}-dimensional features; this model takes ${info.inDim}`,
         'invalid_input',
       );
     if (bag.count === 0) throw new ServeError(422, 'the feature bag has no patches', 'no_patches');
-    const m: GatedAttentionMil = model;
-    const out = m.forward(tf.tensor2d(bag.features, [bag.count, bag.dim]));
-    const pl = m.predictiveLogits(out.logits);
-    const logits = Float64Array.from(pl.dataSync());
-    const attention = Float32Array.from(out.attention.dataSync());
-    tf.dispose([out.logits, out.attention, pl]);
+    const { logits, attention } = await this.backend.forward(bag);
     const k = info.classes.length;
     const probs = softmax({ data: logits, cols: k }, info.temperature);
     const uncertainty =
-      info.model.head === 'evidential'
+      info.head === 'evidential'
         ? {
             // α = exp(log α) at T = 1; vacuity K / Σα in (0, 1].
             score: dirichletUncertainty({ data: logits.map(Math.exp), cols: k }).uncertainty[0] as number,
@@ -186,7 +229,7 @@ export class CrcMilPredictor implements Predictor {
 
   private result(
     bag: FeatureBag,
-    r: ReturnType<CrcMilPredictor['infer']>,
+    r: Awaited<ReturnType<CrcMilPredictor['infer']>>,
     extras: Record<string, unknown>,
   ): Prediction {
     return {
@@ -207,10 +250,10 @@ export class CrcMilPredictor implements Predictor {
     const lower = file.toLowerCase();
     if (lower.endsWith('.h5') || lower.endsWith('.hdf5')) {
       const bag = await readFeatureBag(file);
-      if (bag.dim !== this.saved.info.model.inDim)
+      if (bag.dim !== this.info.inDim)
         throw new ServeError(
           400,
-          `the feature bag has ${bag.dim}-dimensional features; this model takes ${this.saved.info.model.inDim}`,
+          `the feature bag has ${bag.dim}-dimensional features; this model takes ${this.info.inDim}`,
           'invalid_input',
         );
       return;
@@ -224,19 +267,14 @@ export class CrcMilPredictor implements Predictor {
     const lower = input.file.toLowerCase();
     if (lower.endsWith('.h5') || lower.endsWith('.hdf5')) {
       const bag = await readFeatureBag(input.file);
-      return this.result(bag, this.infer(bag), { heatmap: null, input: 'feature-bag' });
+      return this.result(bag, await this.infer(bag), { heatmap: null, input: 'feature-bag' });
     }
     // A slide: tile, QC and encode it into a work folder inside the artifact folder (so the
     // heatmap can be renamed into place atomically), then the same bag inference.
     const work = join(this.artifactDir, `.work-${randomUUID()}`);
     try {
       const slideId = 'slide';
-      const pre = await preprocess(
-        [{ slideId, path: input.file }],
-        work,
-        this.saved.info.preprocess,
-        () => {},
-      );
+      const pre = await preprocess([{ slideId, path: input.file }], work, this.info.preprocess, () => {});
       const rec = pre.slides[0];
       if (rec?.status !== 'done' || !rec.bag)
         throw new ServeError(
@@ -246,7 +284,7 @@ export class CrcMilPredictor implements Predictor {
         );
       if (input.signal?.aborted) throw input.signal.reason ?? new Error('aborted');
       const bag = await readFeatureBag(join(work, rec.bag));
-      const r = this.infer(bag);
+      const r = await this.infer(bag);
       let link: string | null = null;
       if (heatmap) {
         const heat = await writeAttentionHeatmap(
@@ -277,6 +315,6 @@ export class CrcMilPredictor implements Predictor {
   }
 
   dispose(): void {
-    this.saved.model.dispose();
+    this.backend.dispose();
   }
 }

@@ -29,7 +29,7 @@ import {
 } from '../test-support';
 import { CrcMilPredictor } from './crc-mil';
 import { MdfNetPredictor } from './mdf-net';
-import { OnnxPredictor } from './onnx';
+import { loadOnnxPredictor, OnnxPredictor } from './onnx';
 import { TissueBertPredictor } from './tissuebert';
 import { VJepa3dPredictor } from './vjepa3d';
 
@@ -82,6 +82,35 @@ describe('crc-mil predictor', () => {
     fromBag.probabilities.forEach((q, i) => {
       expect(q).toBeCloseTo(fromSlide.probabilities[i] as number, 9);
     });
+  });
+
+  test('the exported ONNX model (`meddl export crc-mil`) serves the same predictions, heatmap included', async () => {
+    const onnx = join(fx.slidesDir, '..', 'crc-mil.onnx');
+    await runExport(exportRegistry, 'crc-mil', { checkpoint: fx.modelDir, out: onnx });
+    const o = await loadOnnxPredictor(entry({ kind: 'onnx', name: 'crc-onnx', onnx }), {
+      artifactDir: artifacts(),
+    });
+    const a = await o.predict({ file: fx.slide, options: {} });
+    const b = await p.predict({ file: fx.slide, options: {} });
+    a.probabilities.forEach((q, i) => {
+      expect(q).toBeCloseTo(b.probabilities[i] as number, 5);
+    });
+    expect(a.uncertainty?.score).toBeCloseTo(b.uncertainty?.score as number, 5);
+    expect(a.extras.topPatches).toEqual(
+      (b.extras.topPatches as { x: number; y: number }[]).map((t) =>
+        expect.objectContaining({ x: t.x, y: t.y }),
+      ),
+    );
+    expect(existsSync(join(artifacts(), (a.extras.heatmap as string).split('/').pop() as string))).toBe(true);
+    expect(o.card()).toMatchObject({
+      kind: 'onnx:crc-mil',
+      labels: p.labels,
+      calibration: {
+        calibrated: true,
+        temperature: (p.card().calibration as unknown as { temperature: number }).temperature,
+      },
+    });
+    o.dispose?.();
   });
 
   test('a blank slide is rejected by QC with a 422', async () => {

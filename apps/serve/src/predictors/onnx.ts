@@ -5,7 +5,9 @@
  * preprocessing; the predictor checks the session's signature against the family's contract and
  * the file's sha256 against the sidecar before serving it. Families: tissuebert (the same chain as
  * the tfjs predictor — readPat → prepareSample → read posteriors → temperature → mixture — with
- * the forward pass in onnxruntime).
+ * the forward pass in onnxruntime) and crc-mil (the gated-attention MIL head over a feature bag —
+ * slides are tiled and encoded with the preprocessing recorded in the sidecar, as for the tfjs
+ * model).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +15,8 @@ import { OnnxSession, type OnnxSession as OnnxSessionType, type OnnxSidecar } fr
 import type { z } from 'zod';
 import type { ModelEntry } from '../config';
 import { ServeConfigError } from '../errors';
-import type { ModelCard, PredictInput, Prediction, Predictor } from '../predictor';
+import type { ModelCard, PredictInput, Prediction, Predictor, PredictorContext } from '../predictor';
+import { CrcMilPredictor, type MilBackend, type MilModelInfo } from './crc-mil';
 import {
   loadTissueBertReference,
   predictTissueBert,
@@ -26,7 +29,7 @@ import {
 type OnnxEntry = Extract<ModelEntry, { kind: 'onnx' }>;
 
 /** Families this service can run from ONNX. */
-export const ONNX_FAMILIES = ['tissuebert'] as const;
+export const ONNX_FAMILIES = ['tissuebert', 'crc-mil'] as const;
 
 export function readSidecar(onnxPath: string): OnnxSidecar {
   const path = `${onnxPath}.json`;
@@ -66,6 +69,97 @@ function softmaxRows(logits: Float32Array, rows: number, cols: number): Float32A
   return out;
 }
 
+/**
+ * Loads an `onnx` entry: checks the sidecar and the file's sha256, then builds the family's
+ * predictor with the forward pass in an OnnxSession.
+ */
+export async function loadOnnxPredictor(entry: OnnxEntry, ctx: PredictorContext): Promise<Predictor> {
+  const sidecar = readSidecar(entry.onnx);
+  if (sidecar.model === 'crc-mil') {
+    const bytes = readFileSync(entry.onnx);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    if (sha !== sidecar.sha256)
+      throw new ServeConfigError(
+        entry.onnx,
+        `sha256 ${sha.slice(0, 12)}… differs from the sidecar's ${String(sidecar.sha256).slice(0, 12)}… (the model and its sidecar do not belong together)`,
+      );
+    return crcMilFromOnnx(entry, sidecar, bytes, ctx);
+  }
+  return OnnxPredictor.load(entry);
+}
+
+async function crcMilFromOnnx(
+  entry: OnnxEntry,
+  sidecar: OnnxSidecar,
+  bytes: Uint8Array,
+  ctx: PredictorContext,
+): Promise<Predictor> {
+  const where = `${entry.onnx}.json`;
+  const config = sidecar.config as { inDim?: number; numClasses?: number; scales?: number } | undefined;
+  const labels = entry.tissues ?? (sidecar.labels as string[] | undefined);
+  const head = sidecar.head;
+  if (!labels || !config?.inDim || (head !== 'softmax' && head !== 'evidential') || !sidecar.preprocessing)
+    throw new ServeConfigError(where, 'a crc-mil sidecar needs labels, head, config.inDim and preprocessing');
+  if ((config.scales ?? 1) > 1)
+    throw new ServeConfigError(where, 'multi-scale crc-mil models are not served yet');
+  const session = await OnnxSession.create(bytes, {
+    ...(entry.ortThreads ? { threads: entry.ortThreads } : {}),
+  });
+  try {
+    session.expectSignature({
+      inputs: [{ name: 'bag', dtype: 'float32', dims: ['patches', config.inDim] }],
+      outputs: [
+        { name: 'logits', dtype: 'float32', dims: [1, labels.length] },
+        { name: 'attention', dtype: 'float32', dims: ['patches'] },
+      ],
+    });
+  } catch (e) {
+    throw new ServeConfigError(entry.onnx, (e as Error).message);
+  }
+  const { note: _note, ...preprocess } = sidecar.preprocessing as Record<string, unknown>;
+  const temperature =
+    entry.temperature ?? (typeof sidecar.temperature === 'number' ? sidecar.temperature : 1);
+  const backend: MilBackend = {
+    kind: 'onnx:crc-mil',
+    async forward(bag) {
+      const out = await session.run({ bag: { data: bag.features, dims: [bag.count, bag.dim] } });
+      const z = out.logits?.data as Float32Array;
+      // The evidential head's predictive logits are log α = log(softplus(z) + 1) (as `meddl predict crc-mil`).
+      const logits =
+        head === 'evidential'
+          ? Float64Array.from(z, (v) => Math.log(Math.log1p(Math.exp(v)) + 1))
+          : Float64Array.from(z);
+      return { logits, attention: Float32Array.from(out.attention?.data as Float32Array) };
+    },
+    describe: () => ({ executionProviders: session.executionProviders }),
+    dispose: () => {},
+  };
+  return new CrcMilPredictor(
+    entry.name,
+    entry.version ?? sidecar.sha256.slice(0, 12),
+    { name: entry.name, topK: entry.topK, heatmapMaxSize: entry.heatmapMaxSize },
+    {
+      classes: labels,
+      temperature,
+      head,
+      inDim: config.inDim,
+      preprocess: preprocess as unknown as MilModelInfo['preprocess'],
+    },
+    backend,
+    ctx.artifactDir,
+    {
+      onnx: {
+        sha256: sidecar.sha256,
+        opset: sidecar.opset,
+        inputs: sidecar.inputs,
+        outputs: sidecar.outputs,
+        checkpoint: sidecar.checkpoint ?? null,
+        executionProviders: session.executionProviders,
+      },
+    },
+  );
+}
+
 export class OnnxPredictor implements Predictor {
   readonly inputs = TISSUEBERT_INPUTS;
   readonly optionsSchema = TissueBertOptionsSchema as unknown as z.ZodType<Record<string, unknown>>;
@@ -90,7 +184,7 @@ export class OnnxPredictor implements Predictor {
         entry.onnx,
         `sha256 ${sha.slice(0, 12)}… differs from the sidecar's ${String(sidecar.sha256).slice(0, 12)}… (the model and its sidecar do not belong together)`,
       );
-    if (!(ONNX_FAMILIES as readonly string[]).includes(sidecar.model))
+    if (sidecar.model !== 'tissuebert')
       throw new ServeConfigError(
         `${entry.onnx}.json`,
         `model family '${sidecar.model}' is not served from ONNX yet (served: ${ONNX_FAMILIES.join(', ')})`,
