@@ -113,6 +113,10 @@ export const OnnxModelEntry = z.object({
   batchSize: z.number().int().positive().default(64),
   /** onnxruntime intra-op threads (default: onnxruntime's choice). */
   ortThreads: z.number().int().positive().optional(),
+  /** mdf-net: per-finding temperatures (14, or one), as for an mdf-net entry. */
+  temperatures: z.union([z.number().positive(), z.array(z.number().positive()).length(14)]).optional(),
+  /** mdf-net: a run folder whose validation split fits the temperatures when none are given. */
+  run: z.string().optional(),
   /** crc-mil: as for a crc-mil entry. */
   heatmapMaxSize: z.number().int().min(64).max(8192).default(1024),
   topK: z.number().int().min(0).max(64).default(3),
@@ -298,6 +302,7 @@ export function parseConfig(raw: unknown, file = '<config>', baseDir = process.c
       case 'onnx':
         m.onnx = abs(m.onnx);
         if (m.reference) m.reference = abs(m.reference);
+        if (m.run) m.run = abs(m.run);
         break;
     }
   }

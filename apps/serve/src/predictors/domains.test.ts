@@ -181,6 +181,33 @@ describe('mdf-net predictor', () => {
   });
 });
 
+describe('mdf-net from ONNX', () => {
+  test('`meddl export mdf-net` + the run for calibration gives the tfjs predictor’s probabilities', async () => {
+    const fx = await mdfNetFixture();
+    const onnx = join(fx.runDir, '..', 'mdf-net.onnx');
+    await runExport(exportRegistry, 'mdf-net', { checkpoint: fx.runDir, out: onnx });
+    const o = await loadOnnxPredictor(entry({ kind: 'onnx', name: 'mdf-onnx', onnx, run: fx.runDir }), {
+      artifactDir: '/tmp',
+    });
+    const t = await MdfNetPredictor.load(entry({ kind: 'mdf-net', run: fx.runDir }));
+    const input = { file: fx.image, options: { report: fx.report, clinical: { age: 50, sex: 'M' } } };
+    const a = await o.predict(input);
+    const b = await t.predict(input);
+    a.probabilities.forEach((q, k) => {
+      expect(q).toBeCloseTo(b.probabilities[k] as number, 4);
+    });
+    const oc = o.card().calibration as unknown as { temperatures: number[]; calibrated: boolean };
+    const tc = t.card().calibration as unknown as { temperatures: number[] };
+    expect(oc.calibrated).toBe(true);
+    oc.temperatures.forEach((x, k) => {
+      expect(x).toBeCloseTo(tc.temperatures[k] as number, 3);
+    });
+    expect(o.card()).toMatchObject({ kind: 'onnx:mdf-net', labels: [...FINDINGS] });
+    o.dispose?.();
+    t.dispose();
+  }, 120_000);
+});
+
 describe('vjepa3d predictor', () => {
   test('the embedding of a volume equals the row `meddl predict vjepa3d` writes for it', async () => {
     const fx = await vjepaFixture();

@@ -70,7 +70,34 @@ const INPUTS: InputKind[] = [
   },
 ];
 
-interface Calibration {
+type Batch = Parameters<typeof batchInputs>[0];
+
+/** The forward pass of a batch (plain arrays, as `collateStudies` builds them) → logits [B·14]. */
+export interface MdfNetBackend {
+  readonly kind: string;
+  logits(batch: Batch): Promise<Float64Array>;
+  describe(): Record<string, unknown>;
+  dispose(): void;
+}
+
+function tfjsBackend(
+  model: MdfNet,
+  normalization: RunConfig['normalization'],
+  weightsSha256: string,
+): MdfNetBackend {
+  return {
+    kind: 'mdf-net',
+    async logits(b) {
+      return Float64Array.from(
+        tf.tidy(() => model.forward(batchInputs(b, normalization)).dataSync()) as Float32Array,
+      );
+    },
+    describe: () => ({ weightsSha256 }),
+    dispose: () => model.dispose(),
+  };
+}
+
+export interface Calibration {
   temperatures: number[];
   calibrated: boolean;
   source: string;
@@ -83,21 +110,21 @@ export class MdfNetPredictor implements Predictor {
   readonly optionsSchema = OptionsSchema as unknown as z.ZodType<Record<string, unknown>>;
   readonly labels: string[] = [...FINDINGS];
 
-  private constructor(
+  constructor(
     readonly name: string,
     readonly version: string,
-    private readonly model: MdfNet,
-    private readonly files: RunFiles,
-    private readonly config: RunConfig,
+    private readonly backend: MdfNetBackend,
+    private readonly files: Pick<RunFiles, 'modelConfig' | 'clinicalStats'>,
+    private readonly normalization: RunConfig['normalization'],
     private readonly tokenizer: ReportTokenizer,
     private readonly calibration: Calibration,
-    readonly weightsSha256: string,
     private readonly checkpoint: string,
-    private readonly entry: MdfNetEntry,
+    private readonly entry: { temperatures?: number | number[] } & Record<string, unknown>,
+    private readonly extraCard: Record<string, unknown> = {},
   ) {}
 
   /** Threads get the temperatures fitted here instead of fitting them again. */
-  threadEntry(): MdfNetEntry {
+  threadEntry(): Record<string, unknown> {
     return this.calibration.source === 'none'
       ? this.entry
       : { ...this.entry, temperatures: [...this.calibration.temperatures] };
@@ -142,7 +169,7 @@ export class MdfNetPredictor implements Predictor {
           : entry.temperatures;
       calibration = { temperatures: [...t], calibrated: true, source: 'config' };
     } else if (entry.calibrate === 'val') {
-      calibration = await fitValTemperatures(model, files, config);
+      calibration = await fitValTemperatures(tfjsBackend(model, config.normalization, ''), files, config);
     } else {
       calibration = { temperatures: FINDINGS.map(() => 1), calibrated: false, source: 'none' };
     }
@@ -150,12 +177,11 @@ export class MdfNetPredictor implements Predictor {
     return new MdfNetPredictor(
       entry.name,
       entry.version ?? sha.slice(0, 12),
-      model,
+      tfjsBackend(model, config.normalization, sha),
       files,
-      config,
+      config.normalization,
       tokenizer,
       calibration,
-      sha,
       checkpoint,
       entry,
     );
@@ -166,7 +192,7 @@ export class MdfNetPredictor implements Predictor {
     return {
       name: this.name,
       version: this.version,
-      kind: 'mdf-net',
+      kind: this.backend.kind,
       task: 'multilabel',
       labels: this.labels,
       inputs: this.inputs,
@@ -189,10 +215,11 @@ export class MdfNetPredictor implements Predictor {
         fusion: mc.fusion,
         imageSize: mc.imageSize,
         maxTokens: mc.maxTokens,
-        normalization: this.config.normalization,
-        weightsSha256: this.weightsSha256,
+        normalization: this.normalization,
         checkpoint: this.checkpoint.split('/').slice(-3).join('/'),
+        ...this.backend.describe(),
       },
+      ...this.extraCard,
     };
   }
 
@@ -217,32 +244,21 @@ export class MdfNetPredictor implements Predictor {
       ? await preprocessImage(input.file, mc.imageSize)
       : new Float32Array(mc.imageSize ** 2);
     if (input.signal?.aborted) throw input.signal.reason ?? new Error('aborted');
-    const logits = Float64Array.from(
-      tf.tidy(() =>
-        this.model
-          .forward(
-            batchInputs(
-              {
-                size: 1,
-                imageSize: mc.imageSize,
-                images: image,
-                tokens: enc.ids,
-                attention: Int32Array.from(enc.attentionMask),
-                maxTokens: mc.maxTokens,
-                clinical: clinical.numeric,
-                sex: Int32Array.of(clinical.sex),
-                acuity: Int32Array.of(clinical.acuity),
-                target: new Float32Array(K),
-                mask: new Float32Array(K),
-                certain: new Float32Array(K),
-                certainTarget: new Float32Array(K),
-              },
-              this.config.normalization,
-            ),
-          )
-          .dataSync(),
-      ) as Float32Array,
-    );
+    const logits = await this.backend.logits({
+      size: 1,
+      imageSize: mc.imageSize,
+      images: image,
+      tokens: enc.ids,
+      attention: Int32Array.from(enc.attentionMask),
+      maxTokens: mc.maxTokens,
+      clinical: clinical.numeric,
+      sex: Int32Array.of(clinical.sex),
+      acuity: Int32Array.of(clinical.acuity),
+      target: new Float32Array(K),
+      mask: new Float32Array(K),
+      certain: new Float32Array(K),
+      certainTarget: new Float32Array(K),
+    });
     const T = this.calibration.temperatures;
     const probs = Array.from(logits, (z, k) => 1 / (1 + Math.exp(-z / (T[k] as number))));
     const entropies = probs.map(binaryEntropyBits);
@@ -263,7 +279,7 @@ export class MdfNetPredictor implements Predictor {
   }
 
   dispose(): void {
-    this.model.dispose();
+    this.backend.dispose();
   }
 }
 
@@ -272,7 +288,11 @@ export class MdfNetPredictor implements Predictor {
  * whose validation labels are all one class, or whose logits carry no signal, keeps T = 1 and is
  * reported as such.
  */
-async function fitValTemperatures(model: MdfNet, files: RunFiles, config: RunConfig): Promise<Calibration> {
+export async function fitValTemperatures(
+  backend: MdfNetBackend,
+  files: Pick<RunFiles, 'modelConfig' | 'clinicalStats' | 'tokenizer'>,
+  config: RunConfig,
+): Promise<Calibration> {
   const mc = files.modelConfig;
   const data = await prepareData(config.data.dir, {
     imageSize: mc.imageSize,
@@ -296,7 +316,7 @@ async function fitValTemperatures(model: MdfNet, files: RunFiles, config: RunCon
         clinicalDim: CLINICAL_NUMERIC_DIM,
       },
     );
-    const out = tf.tidy(() => model.forward(batchInputs(b, config.normalization)).dataSync());
+    const out = await backend.logits(b);
     for (let r = 0; r < b.size; r++)
       for (let k = 0; k < K; k++)
         if (b.certain[r * K + k]) {

@@ -11,12 +11,21 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import {
+  FINDINGS,
+  MdfNetRunConfigSchema,
+  normalizeImage,
+  ReportTokenizer,
+  type RunFiles,
+  readRunFiles,
+} from '@meddl/mdf-net';
 import { OnnxSession, type OnnxSession as OnnxSessionType, type OnnxSidecar } from '@meddl/onnx';
 import type { z } from 'zod';
 import type { ModelEntry } from '../config';
 import { ServeConfigError } from '../errors';
 import type { ModelCard, PredictInput, Prediction, Predictor, PredictorContext } from '../predictor';
 import { CrcMilPredictor, type MilBackend, type MilModelInfo } from './crc-mil';
+import { type Calibration, fitValTemperatures, type MdfNetBackend, MdfNetPredictor } from './mdf-net';
 import {
   loadTissueBertReference,
   predictTissueBert,
@@ -29,7 +38,7 @@ import {
 type OnnxEntry = Extract<ModelEntry, { kind: 'onnx' }>;
 
 /** Families this service can run from ONNX. */
-export const ONNX_FAMILIES = ['tissuebert', 'crc-mil'] as const;
+export const ONNX_FAMILIES = ['tissuebert', 'crc-mil', 'mdf-net'] as const;
 
 export function readSidecar(onnxPath: string): OnnxSidecar {
   const path = `${onnxPath}.json`;
@@ -75,7 +84,7 @@ function softmaxRows(logits: Float32Array, rows: number, cols: number): Float32A
  */
 export async function loadOnnxPredictor(entry: OnnxEntry, ctx: PredictorContext): Promise<Predictor> {
   const sidecar = readSidecar(entry.onnx);
-  if (sidecar.model === 'crc-mil') {
+  if (sidecar.model === 'crc-mil' || sidecar.model === 'mdf-net') {
     const bytes = readFileSync(entry.onnx);
     const sha = createHash('sha256').update(bytes).digest('hex');
     if (sha !== sidecar.sha256)
@@ -83,7 +92,9 @@ export async function loadOnnxPredictor(entry: OnnxEntry, ctx: PredictorContext)
         entry.onnx,
         `sha256 ${sha.slice(0, 12)}… differs from the sidecar's ${String(sidecar.sha256).slice(0, 12)}… (the model and its sidecar do not belong together)`,
       );
-    return crcMilFromOnnx(entry, sidecar, bytes, ctx);
+    return sidecar.model === 'crc-mil'
+      ? crcMilFromOnnx(entry, sidecar, bytes, ctx)
+      : mdfNetFromOnnx(entry, sidecar, bytes);
   }
   return OnnxPredictor.load(entry);
 }
@@ -147,6 +158,99 @@ async function crcMilFromOnnx(
     },
     backend,
     ctx.artifactDir,
+    {
+      onnx: {
+        sha256: sidecar.sha256,
+        opset: sidecar.opset,
+        inputs: sidecar.inputs,
+        outputs: sidecar.outputs,
+        checkpoint: sidecar.checkpoint ?? null,
+        executionProviders: session.executionProviders,
+      },
+    },
+  );
+}
+
+async function mdfNetFromOnnx(entry: OnnxEntry, sidecar: OnnxSidecar, bytes: Uint8Array): Promise<Predictor> {
+  const where = `${entry.onnx}.json`;
+  const mc = sidecar.config as RunFiles['modelConfig'] | undefined;
+  const pre = sidecar.preprocessing as
+    | {
+        modalities: string[];
+        imageSize: number;
+        imageNormalization: 'imagenet' | 'xrv' | 'none';
+        maxTokens: number;
+        tokenizer: string;
+        clinicalStats: RunFiles['clinicalStats'];
+      }
+    | undefined;
+  if (!mc || !pre?.tokenizer || !pre.clinicalStats)
+    throw new ServeConfigError(
+      where,
+      'an mdf-net sidecar needs config and preprocessing (tokenizer, clinicalStats)',
+    );
+  if (!existsSync(pre.tokenizer))
+    throw new ServeConfigError(where, `the tokenizer ${pre.tokenizer} named by the sidecar does not exist`);
+  const session = await OnnxSession.create(bytes, {
+    ...(entry.ortThreads ? { threads: entry.ortThreads } : {}),
+  });
+  const K = FINDINGS.length;
+  const norm = pre.imageNormalization;
+  const backend: MdfNetBackend = {
+    kind: 'onnx:mdf-net',
+    async logits(b) {
+      const feeds: Record<string, { data: Float32Array | Int32Array; dims: number[] }> = {};
+      for (const m of mc.modalities) {
+        if (m === 'image')
+          feeds.images = { data: normalizeImage(b.images, norm), dims: [b.size, b.imageSize, b.imageSize] };
+        else if (m === 'text') {
+          feeds.tokens = { data: b.tokens, dims: [b.size, b.maxTokens] };
+          feeds.attention = { data: b.attention, dims: [b.size, b.maxTokens] };
+        } else {
+          feeds.clinical = { data: b.clinical, dims: [b.size, b.clinical.length / b.size] };
+          feeds.sex = { data: b.sex, dims: [b.size] };
+          feeds.acuity = { data: b.acuity, dims: [b.size] };
+        }
+      }
+      const out = await session.run(feeds, ['logits']);
+      return Float64Array.from(out.logits?.data as Float32Array);
+    },
+    describe: () => ({ executionProviders: session.executionProviders }),
+    dispose: () => {},
+  };
+  try {
+    session.expectSignature({ outputs: [{ name: 'logits', dtype: 'float32', dims: ['batch', K] }] });
+  } catch (e) {
+    throw new ServeConfigError(entry.onnx, (e as Error).message);
+  }
+  const tokenizer = ReportTokenizer.fromFile(pre.tokenizer, mc.maxTokens);
+  let calibration: Calibration;
+  if (entry.temperatures !== undefined) {
+    const t =
+      typeof entry.temperatures === 'number'
+        ? FINDINGS.map(() => entry.temperatures as number)
+        : entry.temperatures;
+    calibration = { temperatures: [...t], calibrated: true, source: 'config' };
+  } else if (entry.run) {
+    const files = readRunFiles(entry.run);
+    calibration = await fitValTemperatures(
+      backend,
+      { ...files, tokenizer: pre.tokenizer },
+      MdfNetRunConfigSchema.parse(files.config),
+    );
+  } else {
+    calibration = { temperatures: FINDINGS.map(() => 1), calibrated: false, source: 'none' };
+  }
+  return new MdfNetPredictor(
+    entry.name,
+    entry.version ?? sidecar.sha256.slice(0, 12),
+    backend,
+    { modelConfig: mc, clinicalStats: pre.clinicalStats },
+    norm,
+    tokenizer,
+    calibration,
+    String(sidecar.loadedFrom ?? sidecar.checkpoint ?? ''),
+    { ...entry },
     {
       onnx: {
         sha256: sidecar.sha256,
