@@ -117,6 +117,8 @@ export const OnnxModelEntry = z.object({
   temperatures: z.union([z.number().positive(), z.array(z.number().positive()).length(14)]).optional(),
   /** mdf-net: a run folder whose validation split fits the temperatures when none are given. */
   run: z.string().optional(),
+  /** vjepa3d: pooling of the token features (mean = the graph's `embedding`; mean-max adds the max over tokens). */
+  pooling: z.enum(['mean', 'mean-max']).default('mean'),
   /** crc-mil: as for a crc-mil entry. */
   heatmapMaxSize: z.number().int().min(64).max(8192).default(1024),
   topK: z.number().int().min(0).max(64).default(3),

@@ -233,6 +233,27 @@ describe('vjepa3d predictor', () => {
       expect(x).toBeCloseTo(data[row * dim + i] as number, 5);
     });
     expect(p.card()).toMatchObject({ task: 'embedding', embedding: { dim } });
+    // The exported target encoder (`meddl export vjepa3d --encoder target`) gives the same vector,
+    // with mean and with mean-max pooling.
+    const onnx = join(fx.runDir, '..', 'vjepa3d.onnx');
+    await runExport(exportRegistry, 'vjepa3d', { checkpoint: fx.runDir, out: onnx, encoder: 'target' });
+    for (const pooling of ['mean', 'mean-max'] as const) {
+      const o = await loadOnnxPredictor(entry({ kind: 'onnx', name: 'oct-onnx', onnx, pooling }), {
+        artifactDir: '/tmp',
+      });
+      const t = await VJepa3dPredictor.load(
+        entry({ kind: 'vjepa3d', run: fx.runDir, encoder: 'target', pooling }),
+      );
+      const a = (await o.predict({ file, options: {} })).extras.embedding as number[];
+      const b = (await t.predict({ file, options: {} })).extras.embedding as number[];
+      expect(a).toHaveLength(b.length);
+      a.forEach((x, i) => {
+        expect(x).toBeCloseTo(b[i] as number, 4);
+      });
+      expect(o.card()).toMatchObject({ kind: 'onnx:vjepa3d', embedding: { encoder: 'target', pooling } });
+      o.dispose?.();
+      t.dispose();
+    }
     p.dispose();
   }, 120_000);
 });

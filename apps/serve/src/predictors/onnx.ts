@@ -20,6 +20,7 @@ import {
   readRunFiles,
 } from '@meddl/mdf-net';
 import { OnnxSession, type OnnxSession as OnnxSessionType, type OnnxSidecar } from '@meddl/onnx';
+import type { Shape3 } from '@meddl/vjepa3d';
 import type { z } from 'zod';
 import type { ModelEntry } from '../config';
 import { ServeConfigError } from '../errors';
@@ -34,11 +35,12 @@ import {
   type TissueBertReference,
   validatePat,
 } from './tissuebert';
+import { defaultResampleShape, VJepa3dPredictor, type VJepaBackend } from './vjepa3d';
 
 type OnnxEntry = Extract<ModelEntry, { kind: 'onnx' }>;
 
 /** Families this service can run from ONNX. */
-export const ONNX_FAMILIES = ['tissuebert', 'crc-mil', 'mdf-net'] as const;
+export const ONNX_FAMILIES = ['tissuebert', 'crc-mil', 'mdf-net', 'vjepa3d'] as const;
 
 export function readSidecar(onnxPath: string): OnnxSidecar {
   const path = `${onnxPath}.json`;
@@ -84,7 +86,7 @@ function softmaxRows(logits: Float32Array, rows: number, cols: number): Float32A
  */
 export async function loadOnnxPredictor(entry: OnnxEntry, ctx: PredictorContext): Promise<Predictor> {
   const sidecar = readSidecar(entry.onnx);
-  if (sidecar.model === 'crc-mil' || sidecar.model === 'mdf-net') {
+  if (sidecar.model === 'crc-mil' || sidecar.model === 'mdf-net' || sidecar.model === 'vjepa3d') {
     const bytes = readFileSync(entry.onnx);
     const sha = createHash('sha256').update(bytes).digest('hex');
     if (sha !== sidecar.sha256)
@@ -92,6 +94,7 @@ export async function loadOnnxPredictor(entry: OnnxEntry, ctx: PredictorContext)
         entry.onnx,
         `sha256 ${sha.slice(0, 12)}… differs from the sidecar's ${String(sidecar.sha256).slice(0, 12)}… (the model and its sidecar do not belong together)`,
       );
+    if (sidecar.model === 'vjepa3d') return vjepaFromOnnx(entry, sidecar, bytes);
     return sidecar.model === 'crc-mil'
       ? crcMilFromOnnx(entry, sidecar, bytes, ctx)
       : mdfNetFromOnnx(entry, sidecar, bytes);
@@ -251,6 +254,77 @@ async function mdfNetFromOnnx(entry: OnnxEntry, sidecar: OnnxSidecar, bytes: Uin
     calibration,
     String(sidecar.loadedFrom ?? sidecar.checkpoint ?? ''),
     { ...entry },
+    {
+      onnx: {
+        sha256: sidecar.sha256,
+        opset: sidecar.opset,
+        inputs: sidecar.inputs,
+        outputs: sidecar.outputs,
+        checkpoint: sidecar.checkpoint ?? null,
+        executionProviders: session.executionProviders,
+      },
+    },
+  );
+}
+
+async function vjepaFromOnnx(entry: OnnxEntry, sidecar: OnnxSidecar, bytes: Uint8Array): Promise<Predictor> {
+  const where = `${entry.onnx}.json`;
+  const config = sidecar.config as { inputShape?: Shape3; embedDim?: number } | undefined;
+  const encoder = sidecar.encoder;
+  if (!config?.inputShape || !config.embedDim || (encoder !== 'target' && encoder !== 'context'))
+    throw new ServeConfigError(
+      where,
+      'a vjepa3d sidecar needs encoder, config.inputShape and config.embedDim',
+    );
+  const inputShape = config.inputShape;
+  const d = config.embedDim;
+  const session = await OnnxSession.create(bytes, {
+    ...(entry.ortThreads ? { threads: entry.ortThreads } : {}),
+  });
+  try {
+    session.expectSignature({
+      inputs: [{ name: 'volumes', dtype: 'float32', dims: ['batch', 1, ...inputShape] }],
+      outputs: [
+        { name: 'tokens', dtype: 'float32', dims: ['batch', 'tokens', d] },
+        { name: 'embedding', dtype: 'float32', dims: ['batch', d] },
+      ],
+    });
+  } catch (e) {
+    throw new ServeConfigError(entry.onnx, (e as Error).message);
+  }
+  const pooling = entry.pooling;
+  const backend: VJepaBackend = {
+    kind: 'onnx:vjepa3d',
+    inputShape,
+    embedDim: d,
+    encoder,
+    pooling,
+    async embed(v) {
+      const out = await session.run({ volumes: { data: v.data, dims: [1, 1, ...inputShape] } });
+      const mean = out.embedding?.data as Float32Array;
+      if (pooling === 'mean') return Float32Array.from(mean);
+      // mean-max as VJepa3d.embed: [mean over tokens, max over tokens].
+      const tokens = out.tokens?.data as Float32Array;
+      const n = tokens.length / d;
+      const res = new Float32Array(2 * d);
+      res.set(mean, 0);
+      for (let j = 0; j < d; j++) {
+        let m = Number.NEGATIVE_INFINITY;
+        for (let t = 0; t < n; t++) m = Math.max(m, tokens[t * d + j] as number);
+        res[d + j] = m;
+      }
+      return res;
+    },
+    describe: () => ({ embedDim: d, executionProviders: session.executionProviders }),
+    dispose: () => {},
+  };
+  const data = (sidecar.preprocessing as { data?: { resampleShape?: Shape3 } } | undefined)?.data;
+  return new VJepa3dPredictor(
+    entry.name,
+    entry.version ?? sidecar.sha256.slice(0, 12),
+    1024 * 1024 * 1024,
+    backend,
+    data?.resampleShape ?? defaultResampleShape(inputShape),
     {
       onnx: {
         sha256: sidecar.sha256,

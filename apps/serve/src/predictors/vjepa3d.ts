@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readDicomHeader } from '@meddl/data';
 import {
+  centerCrop,
   embedVolumes,
   loadPretrained,
   normalizeIntensity,
@@ -16,6 +17,7 @@ import {
   resample,
   type Shape3,
   type VJepa3d,
+  type Volume3d,
 } from '@meddl/vjepa3d';
 import { z } from 'zod';
 import type { ModelEntry } from '../config';
@@ -37,28 +39,58 @@ const INPUTS: InputKind[] = [
   },
 ];
 
+/** An encoder: a volume already resampled, normalised and centre-cropped to `inputShape` → embedding. */
+export interface VJepaBackend {
+  readonly kind: string;
+  readonly inputShape: Shape3;
+  readonly embedDim: number;
+  readonly encoder: 'target' | 'context';
+  readonly pooling: 'mean' | 'mean-max';
+  embed(volume: Volume3d): Promise<Float32Array>;
+  describe(): Record<string, unknown>;
+  dispose(): void;
+}
+
+function tfjsBackend(
+  model: VJepa3d,
+  encoder: 'target' | 'context',
+  pooling: 'mean' | 'mean-max',
+  weightsSha256: string,
+  preset: string,
+): VJepaBackend {
+  return {
+    kind: 'vjepa3d',
+    inputShape: model.config.inputShape as Shape3,
+    embedDim: model.config.embedDim,
+    encoder,
+    pooling,
+    // embedVolumes centre-crops again: a no-op on a volume of inputShape.
+    async embed(v) {
+      return embedVolumes(model, [v], encoder, pooling).embeddings;
+    },
+    describe: () => ({ preset, embedDim: model.config.embedDim, weightsSha256 }),
+    dispose: () => model.dispose(),
+  };
+}
+
+/** As the package does it (train.ts defaultResampleShape, not exported): 1.125 × the encoder input. */
+export function defaultResampleShape(inputShape: Shape3): Shape3 {
+  return inputShape.map((n) => Math.round(n * 1.125)) as Shape3;
+}
+
 export class VJepa3dPredictor implements Predictor {
   readonly inputs = INPUTS;
   readonly optionsSchema = OptionsSchema as unknown as z.ZodType<Record<string, unknown>>;
-  private readonly encoder: 'target' | 'context';
-  private readonly pooling: 'mean' | 'mean-max';
-  private readonly resampleShape: Shape3;
 
-  private constructor(
+  constructor(
     readonly name: string,
     readonly version: string,
-    private readonly entry: VJepaEntry,
-    private readonly model: VJepa3d,
-    private readonly config: PretrainConfig,
-    readonly weightsSha256: string,
-  ) {
-    this.encoder = entry.encoder ?? config.probeEncoder;
-    this.pooling = entry.pooling ?? config.pooling;
-    // As the package does it (train.ts defaultResampleShape, not exported): 1.125 × the input, so
-    // embedVolumes' centre crop sees the same field of view as in training.
-    this.resampleShape =
-      config.data.resampleShape ?? (model.config.inputShape.map((n) => Math.round(n * 1.125)) as Shape3);
-  }
+    private readonly maxVolumeBytes: number,
+    private readonly backend: VJepaBackend,
+    /** Resampled to this, then centre-cropped to the encoder input (the field of view of training). */
+    private readonly resampleShape: Shape3,
+    private readonly extraCard: Record<string, unknown> = {},
+  ) {}
 
   static async load(entry: VJepaEntry): Promise<VJepa3dPredictor> {
     let loaded: Awaited<ReturnType<typeof loadPretrained>>;
@@ -69,42 +101,46 @@ export class VJepa3dPredictor implements Predictor {
     }
     loaded.model.eval();
     const sha = stateDictSha256(loaded.model.stateDict());
+    const config: PretrainConfig = loaded.config;
+    const backend = tfjsBackend(
+      loaded.model,
+      entry.encoder ?? config.probeEncoder,
+      entry.pooling ?? config.pooling,
+      sha,
+      config.model.preset,
+    );
     return new VJepa3dPredictor(
       entry.name,
       entry.version ?? sha.slice(0, 12),
-      entry,
-      loaded.model,
-      loaded.config,
-      sha,
+      entry.maxVolumeBytes,
+      backend,
+      config.data.resampleShape ?? defaultResampleShape(backend.inputShape),
     );
   }
 
   get dim(): number {
-    return this.pooling === 'mean' ? this.model.config.embedDim : 2 * this.model.config.embedDim;
+    return this.backend.pooling === 'mean' ? this.backend.embedDim : 2 * this.backend.embedDim;
   }
 
   card(): ModelCard {
-    const c = this.model.config;
+    const b = this.backend;
     return {
       name: this.name,
       version: this.version,
-      kind: 'vjepa3d',
+      kind: b.kind,
       task: 'embedding',
       labels: [],
       inputs: this.inputs,
       calibration: { method: 'none (self-supervised encoder: no probabilities)', calibrated: false },
       options: {},
-      embedding: { dim: this.dim, encoder: this.encoder, pooling: this.pooling },
+      embedding: { dim: this.dim, encoder: b.encoder, pooling: b.pooling },
       preprocessing: {
         resampleShape: this.resampleShape,
-        inputShape: c.inputShape,
+        inputShape: b.inputShape,
         intensity: 'z-score per volume',
       },
-      architecture: {
-        preset: this.config.model.preset,
-        embedDim: c.embedDim,
-        weightsSha256: this.weightsSha256,
-      },
+      architecture: b.describe(),
+      ...this.extraCard,
     };
   }
 
@@ -122,10 +158,11 @@ export class VJepa3dPredictor implements Predictor {
 
   async predict(input: PredictInput): Promise<Prediction> {
     OptionsSchema.parse(input.options);
-    const vol = await readOctVolume(input.file, { maxBytes: this.entry.maxVolumeBytes });
+    const vol = await readOctVolume(input.file, { maxBytes: this.maxVolumeBytes });
     if (input.signal?.aborted) throw input.signal.reason ?? new Error('aborted');
-    const v = normalizeIntensity(resample(vol, this.resampleShape));
-    const { embeddings, dim } = embedVolumes(this.model, [v], this.encoder, this.pooling);
+    const v = centerCrop(normalizeIntensity(resample(vol, this.resampleShape)), this.backend.inputShape);
+    const embeddings = await this.backend.embed(v);
+    const dim = this.dim;
     const embedding = Array.from(embeddings);
     let norm = 0;
     for (const x of embedding) norm += x * x;
@@ -136,8 +173,8 @@ export class VJepa3dPredictor implements Predictor {
       extras: {
         embedding,
         dim,
-        encoder: this.encoder,
-        pooling: this.pooling,
+        encoder: this.backend.encoder,
+        pooling: this.backend.pooling,
         l2Norm: Math.sqrt(norm),
         embeddingSha256: createHash('sha256').update(new Uint8Array(embeddings.buffer)).digest('hex'),
         volume: {
@@ -150,6 +187,6 @@ export class VJepa3dPredictor implements Predictor {
   }
 
   dispose(): void {
-    this.model.dispose();
+    this.backend.dispose();
   }
 }
