@@ -21,7 +21,16 @@ describe('config', () => {
     expect(c.redis.url).toBe('redis://r:6380');
     expect(c.queue.inProcessWorkers).toBe(true);
     expect(c.models[0]).toMatchObject({ kind: 'tissuebert', temperature: 1.37, batchSize: 128, threads: 2 });
-    expect(c.models.map((m) => m.kind)).toEqual(['tissuebert', 'crc-mil', 'mdf-net', 'vjepa3d', 'onnx']);
+    expect(c.models.map((m) => m.kind)).toEqual([
+      'tissuebert',
+      'crc-mil',
+      'mdf-net',
+      'vjepa3d',
+      'onnx',
+      'onnx',
+      'onnx',
+      'onnx',
+    ]);
     expect(c.models[2]).toMatchObject({
       kind: 'mdf-net',
       calibrate: 'val',
