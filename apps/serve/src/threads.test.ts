@@ -56,6 +56,8 @@ describe.skipIf(!hasRedis || !existsSync(WORKER))('inference in worker threads',
       models: [
         { ...model, name: 'in-loop' },
         { ...model, name: 'in-thread', threads: 1 },
+        // Small batches: the thread checks the abort signal between them.
+        { ...model, name: 'in-thread-batched', batchSize: 8, threads: 1 },
       ],
     });
     key = addKey(config.keysFile, { name: 'admin', roles: ['admin'] }).key;
@@ -132,5 +134,26 @@ describe.skipIf(!hasRedis || !existsSync(WORKER))('inference in worker threads',
     expect(thread.maxGapMs).toBeLessThan(thread.ms / 2);
     // On the loop, the forward pass stalls every probe (the contrast the worker thread removes).
     expect(loop.maxGapMs).toBeGreaterThan(thread.maxGapMs);
+  }, 120_000);
+
+  test('an abort reaches the thread: the prediction stops with the caller’s reason; the thread keeps serving', async () => {
+    const p = service.registry.get('in-thread-batched') as ThreadedPredictor;
+    const file = join(fx.reference, 'samples', 'all.pat.gz');
+    const ac = new AbortController();
+    const t0 = performance.now();
+    const options = { maxReads: 300 };
+    const running = p.predict({ file, options, signal: ac.signal });
+    setTimeout(() => ac.abort(new Error('cancelled by the test')), 200);
+    await expect(running).rejects.toThrow('cancelled by the test');
+    const abortedAfter = performance.now() - t0;
+    // The whole prediction takes longer than that; the thread answers again.
+    const t1 = performance.now();
+    const ok = await p.predict({ file, options });
+    const fullMs = performance.now() - t1;
+    expect(ok.probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    expect(abortedAfter).toBeLessThan(fullMs);
+    console.log(
+      `threads abort: stopped after ${Math.round(abortedAfter)} ms; full prediction ${Math.round(fullMs)} ms`,
+    );
   }, 120_000);
 });
