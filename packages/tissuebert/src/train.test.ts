@@ -64,7 +64,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     const second = await trainTissueBert({ ...config, trainer: { ...config.trainer, maxEpochs: 4 } });
     expect(second.summary.history.at(-1)?.epoch).toBe((first.summary.history.at(-1)?.epoch ?? 0) + 1);
     runDir = first.runDir;
-  }, 120_000);
+  }, 300_000);
 
   it('evaluates the run: read metrics with CIs, calibration, deconvolution vs NNLS', async () => {
     expect(runDir).not.toBe('');
@@ -94,7 +94,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     ]);
     const csv = readFileSync(join(runDir, 'deconvolution.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls');
-  }, 120_000);
+  }, 300_000);
 
   it('predicts tissue proportions of held-out pat files with the calibrated run', async () => {
     expect(runDir).not.toBe('');
@@ -187,7 +187,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     await expect(predictTissueBert({ runDir, samples: [join(root, 'nope.pat.gz')] })).rejects.toThrow(
       TissueBertArgumentError,
     );
-  }, 60_000);
+  }, 180_000);
 
   it('meddl export tissuebert writes an ONNX file that matches the checkpoint within 1e-4', async () => {
     expect(runDir).not.toBe('');
@@ -221,5 +221,5 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     ref.dispose();
     run.model.dispose();
     await s.release();
-  }, 60_000);
+  }, 180_000);
 });
