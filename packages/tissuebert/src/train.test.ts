@@ -79,7 +79,11 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     for (const k of r.deconvolution.kinds) {
       expect(Number.isFinite(k.model.rmse)).toBe(true);
       expect(Number.isFinite(k.nnls.rmse)).toBe(true);
+      // Synthetic data: the same MLE on the generator's exact read posteriors is reported too.
+      expect(Number.isFinite(k.bayes?.rmse)).toBe(true);
     }
+    // …and the Bayes-optimal classifier on the same reads, which beats chance.
+    expect(r.classification.bayes?.balancedAccuracy.estimate).toBeGreaterThan(1 / 22);
     const saved = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8'));
     expect(saved.deconvolution.kinds).toHaveLength(r.deconvolution.kinds.length);
     // eval.json follows the @meddl/report contract (what `meddl report` renders).
@@ -93,7 +97,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       'table',
     ]);
     const csv = readFileSync(join(runDir, 'deconvolution.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls');
+    expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls,bayes');
   }, 300_000);
 
   it('predicts tissue proportions of held-out pat files with the calibrated run', async () => {
