@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportRegistry, OnnxSession, runExport } from '@meddl/onnx';
@@ -225,5 +225,36 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     ref.dispose();
     run.model.dispose();
     await s.release();
+
+    // The same predict API runs the exported model through onnxruntime: same proportions.
+    const meta = JSON.parse(readFileSync(join(runDir, 'tissuebert.json'), 'utf8'));
+    const manifest = new Map(
+      readFileSync(join(root, 'data', 'manifest.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(','))
+        .map(([sample, , file]) => [sample, file]),
+    );
+    const samples = (meta.valSamples as string[])
+      .slice(0, 2)
+      .map((x) => join(root, 'data', manifest.get(x)!));
+    const viaRun = await predictTissueBert({ runDir, samples, maxReads: 200, outDir: null });
+    const viaOnnx = await predictTissueBert({ onnx: out, samples, maxReads: 200, outDir: null });
+    expect(viaOnnx.runtime).toBe('onnxruntime');
+    expect(viaOnnx.temperature).toBe(viaRun.temperature);
+    viaRun.samples.forEach((sr, i) => {
+      sr.tissues.forEach((t, k) => {
+        expect(Math.abs(viaOnnx.samples[i].tissues[k].meanPosterior - t.meanPosterior)).toBeLessThan(1e-4);
+        expect(Math.abs(viaOnnx.samples[i].tissues[k].proportion - t.proportion)).toBeLessThan(1e-3);
+      });
+    });
+    // A model that does not match its sidecar is refused, naming the file.
+    const tampered = join(root, 'tampered.onnx');
+    writeFileSync(tampered, Buffer.concat([readFileSync(out), Buffer.from([0])]));
+    writeFileSync(`${tampered}.json`, readFileSync(`${out}.json`));
+    await expect(predictTissueBert({ onnx: tampered, samples, outDir: null })).rejects.toThrow(
+      /tampered\.onnx does not match its sidecar/,
+    );
   }, 180_000);
 });
