@@ -3,24 +3,34 @@
  * macro/micro F1 at 0.5, each with percentile-bootstrap CIs (@meddl/metrics); the ablation over the
  * 7 modality subsets with DeLong tests of each against the full model; prediction for new studies.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { auroc, averagePrecision, bootstrapCI, delongAuroc, delongTest } from '@meddl/metrics';
+import { OnnxSession, type TensorData } from '@meddl/onnx';
 import { forestSection, headline, tableSection, writeEvalArtifact } from '@meddl/report';
 import { Generator, tf } from '@meddl/tensor';
-import { encodeClinical, parseClinicalRow, VITALS } from './clinical';
-import { type PreparedData, prepareData } from './data';
-import { MdfNetArgumentError } from './errors';
-import { preprocessImage } from './image';
+import {
+  CLINICAL_NUMERIC_DIM,
+  type ClinicalStats,
+  encodeClinical,
+  parseClinicalRow,
+  VITALS,
+} from './clinical';
+import { type PreparedData, type PreparedStudy, prepareData } from './data';
+import { MdfNetArgumentError, MdfNetDataError } from './errors';
+import { type Normalization, normalizeImage, preprocessImage } from './image';
 import { FINDINGS } from './labels';
 import { createModel, type MdfNet, MODALITIES, type Modality } from './model';
-import { batchInputs } from './task';
+import { batchInputs, collateStudies, type MdfNetBatch } from './task';
 import { ReportTokenizer } from './text';
 import {
+  attachRunEmbeddings,
   loadBestCheckpoint,
+  type MdfNetRunConfig,
   type MdfNetRunConfigInput,
   MdfNetRunConfigSchema,
   makeLoader,
+  type RunFiles,
   readRunFiles,
   splitIndices,
   train,
@@ -140,6 +150,7 @@ async function predictSplit(
   data: PreparedData,
   indices: number[],
   config: ReturnType<typeof MdfNetRunConfigSchema.parse>,
+  temperatures: tf.Tensor1D,
 ): Promise<{ probs: Float32Array; target: Float32Array; certain: Float32Array }> {
   model.eval();
   const loader = makeLoader(data, indices, config, model.config, false);
@@ -147,7 +158,9 @@ async function predictSplit(
   const target: number[] = [];
   const certain: number[] = [];
   for await (const { data: b } of loader.batches(0)) {
-    const p = tf.tidy(() => tf.sigmoid(model.forward(batchInputs(b, config.normalization))).dataSync());
+    const p = tf.tidy(() =>
+      tf.sigmoid(tf.div(model.forward(batchInputs(b, config.normalization)), temperatures)).dataSync(),
+    );
     probs.push(...p);
     target.push(...b.certainTarget);
     certain.push(...b.certain);
@@ -186,10 +199,19 @@ export async function evaluate(
       seed: config.trainer.seed,
       clinicalStats: files.clinicalStats,
     });
+    await attachRunEmbeddings(
+      data.studies,
+      config.encoders,
+      files.modelConfig.maxTokens,
+      files.encoderSha256,
+    );
     const indices = splitIndices(data, split);
     if (indices.length === 0)
       throw new MdfNetArgumentError('split', `the ${split} split of ${config.data.dir} is empty`);
-    const { probs, target, certain } = await predictSplit(model, data, indices, config);
+    const temperatures = tf.tensor1d(readCalibration(runDir));
+    const { probs, target, certain } = await predictSplit(model, data, indices, config, temperatures).finally(
+      () => temperatures.dispose(),
+    );
     const perLabel: LabelResult[] = FINDINGS.map((finding, k) => {
       const { y, s } = column(probs, target, certain, k);
       const positives = y.filter((v) => v === 1).length;
@@ -408,62 +430,184 @@ export interface PredictInput {
   clinical?: Record<string, string>;
 }
 
-/** Probabilities per finding for one study, from a run's best checkpoint. */
-export async function predict(runDirInput: string, input: PredictInput): Promise<Record<string, number>> {
-  const { model, files } = await loadRun(resolve(runDirInput));
+/** What prediction needs besides weights; read from a run directory or an ONNX sidecar. */
+interface PredictContext {
+  modalities: Modality[];
+  imageSize: number;
+  maxTokens: number;
+  normalization: Normalization;
+  tokenizer: string;
+  clinicalStats: ClinicalStats;
+  encoders: MdfNetRunConfig['encoders'];
+  encoderSha256: RunFiles['encoderSha256'];
+  /** Per-finding temperatures (1 when the run was not calibrated). */
+  temperatures: number[];
+}
+
+/** One study as a batch of one: preprocessed image, tokens, clinical vector, encoder embeddings. */
+async function studyBatch(ctx: PredictContext, input: PredictInput): Promise<MdfNetBatch> {
+  for (const m of ctx.modalities) {
+    if (m === 'image' && !input.image) throw new MdfNetArgumentError('image', 'this model needs an image');
+    if (m === 'text' && input.report === undefined)
+      throw new MdfNetArgumentError('report', 'this model needs a report');
+  }
+  const enc = ReportTokenizer.fromFile(ctx.tokenizer, ctx.maxTokens).encode(input.report ?? '');
+  const c = encodeClinical(
+    parseClinicalRow(
+      Object.fromEntries([...VITALS, 'sex', 'acuity'].map((k) => [k, input.clinical?.[k] ?? ''])),
+      '<clinical>',
+      1,
+    ),
+    ctx.clinicalStats,
+  );
+  const image = input.image
+    ? await preprocessImage(input.image, ctx.imageSize)
+    : new Float32Array(ctx.imageSize ** 2);
+  const study: PreparedStudy = {
+    studyId: 'predict',
+    image: input.image ? image : null,
+    tokens: input.report !== undefined ? enc.ids : null,
+    attention: input.report !== undefined ? enc.attentionMask : null,
+    clinicalNumeric: c.numeric,
+    sex: c.sex,
+    acuity: c.acuity,
+    hasClinical: true,
+    labels: FINDINGS.map(() => null) as PreparedStudy['labels'],
+  };
+  await attachRunEmbeddings([study], ctx.encoders, ctx.maxTokens, ctx.encoderSha256);
+  const batch = collateStudies([study], {
+    imageSize: ctx.imageSize,
+    maxTokens: ctx.maxTokens,
+    policy: 'ignore',
+    clinicalDim: CLINICAL_NUMERIC_DIM,
+  });
+  return batch;
+}
+
+function calibrated(logits: ArrayLike<number>, temperatures: number[]): Record<string, number> {
+  return Object.fromEntries(
+    FINDINGS.map((f, k) => [f, 1 / (1 + Math.exp(-logits[k] / (temperatures[k] ?? 1)))]),
+  );
+}
+
+/**
+ * Probabilities per finding for one study (sigmoid of the logits divided by the run's per-finding
+ * temperature), from either
+ *   - a run directory: its best checkpoint, run on the tensor backend, or
+ *   - an exported `.onnx` file (`meddl export mdf-net`): run through OnnxSession, with the
+ *     preprocessing read from its `<file>.json` sidecar.
+ * Both paths share the preprocessing and give the same structure.
+ */
+export async function predict(source: string, input: PredictInput): Promise<Record<string, number>> {
+  const path = resolve(source);
+  if (path.endsWith('.onnx')) return predictOnnx(path, input);
+  const { model, files } = await loadRun(path);
   try {
-    const mc = files.modelConfig;
     const config = MdfNetRunConfigSchema.parse(files.config);
-    for (const m of mc.modalities) {
-      if (m === 'image' && !input.image) throw new MdfNetArgumentError('image', 'this model needs an image');
-      if (m === 'text' && input.report === undefined)
-        throw new MdfNetArgumentError('report', 'this model needs a report');
-    }
-    const tok = ReportTokenizer.fromFile(files.tokenizer, mc.maxTokens);
-    const enc = tok.encode(input.report ?? '');
-    const c = encodeClinical(
-      parseClinicalRow(
-        Object.fromEntries([...VITALS, 'sex', 'acuity'].map((k) => [k, input.clinical?.[k] ?? ''])),
-        '<clinical>',
-        1,
-      ),
-      files.clinicalStats,
+    const mc = files.modelConfig;
+    const batch = await studyBatch(
+      {
+        modalities: mc.modalities,
+        imageSize: mc.imageSize,
+        maxTokens: mc.maxTokens,
+        normalization: config.normalization,
+        tokenizer: files.tokenizer,
+        clinicalStats: files.clinicalStats,
+        encoders: config.encoders,
+        encoderSha256: files.encoderSha256,
+        temperatures: readCalibration(path),
+      },
+      input,
     );
-    const image = input.image
-      ? await preprocessImage(input.image, mc.imageSize)
-      : new Float32Array(mc.imageSize ** 2);
     model.eval();
-    const probs = tf.tidy(() =>
-      tf
-        .sigmoid(
-          model.forward(
-            batchInputs(
-              {
-                size: 1,
-                imageSize: mc.imageSize,
-                images: image,
-                tokens: enc.ids,
-                attention: Int32Array.from(enc.attentionMask),
-                maxTokens: mc.maxTokens,
-                clinical: c.numeric,
-                sex: Int32Array.of(c.sex),
-                acuity: Int32Array.of(c.acuity),
-                target: new Float32Array(K),
-                mask: new Float32Array(K),
-                certain: new Float32Array(K),
-                certainTarget: new Float32Array(K),
-              },
-              config.normalization,
-            ),
-          ),
-        )
-        .dataSync(),
-    );
-    return Object.fromEntries(FINDINGS.map((f, k) => [f, probs[k]]));
+    const logits = tf.tidy(() => model.forward(batchInputs(batch, config.normalization)).dataSync());
+    return calibrated(logits, readCalibration(path));
   } finally {
     model.dispose();
   }
 }
+
+interface MdfNetSidecar {
+  model: string;
+  sha256: string;
+  calibration?: { temperatures: number[] };
+  preprocessing: {
+    modalities: Modality[];
+    imageSize: number;
+    imageNormalization: Normalization;
+    maxTokens: number;
+    tokenizer: string;
+    clinicalStats: ClinicalStats;
+    encoders?: MdfNetRunConfig['encoders'];
+    encoderSha256?: RunFiles['encoderSha256'];
+  };
+}
+
+async function predictOnnx(path: string, input: PredictInput): Promise<Record<string, number>> {
+  const sidecarPath = `${path}.json`;
+  if (!existsSync(sidecarPath))
+    throw new MdfNetArgumentError('model', `${sidecarPath} (the export sidecar) does not exist`);
+  let sidecar: MdfNetSidecar;
+  try {
+    sidecar = JSON.parse(readFileSync(sidecarPath, 'utf8')) as MdfNetSidecar;
+  } catch (e) {
+    throw new MdfNetDataError(sidecarPath, `not JSON: ${(e as Error).message}`);
+  }
+  if (sidecar.model !== 'mdf-net' || !sidecar.preprocessing)
+    throw new MdfNetDataError(sidecarPath, `not an mdf-net export sidecar (model '${sidecar.model}')`);
+  const p = sidecar.preprocessing;
+  const temperatures = sidecar.calibration?.temperatures ?? FINDINGS.map(() => 1);
+  const b = await studyBatch(
+    {
+      modalities: p.modalities,
+      imageSize: p.imageSize,
+      maxTokens: p.maxTokens,
+      normalization: p.imageNormalization,
+      tokenizer: p.tokenizer,
+      clinicalStats: p.clinicalStats,
+      encoders: p.encoders,
+      encoderSha256: p.encoderSha256,
+      temperatures,
+    },
+    input,
+  );
+  const session = await OnnxSession.create(path);
+  try {
+    const S = p.imageSize;
+    const L = p.maxTokens;
+    const all: Record<string, TensorData> = {
+      images: { data: normalizeImage(b.images, p.imageNormalization), dims: [1, S, S] },
+      tokens: { data: b.tokens, dims: [1, L] },
+      attention: { data: b.attention, dims: [1, L] },
+      clinical: { data: b.clinical, dims: [1, CLINICAL_NUMERIC_DIM] },
+      sex: { data: b.sex, dims: [1] },
+      acuity: { data: b.acuity, dims: [1] },
+      ...(b.imageEmbeddings
+        ? { image_embeddings: { data: b.imageEmbeddings, dims: [1, b.imageEmbeddings.length] } }
+        : {}),
+      ...(b.textEmbeddings
+        ? { text_embeddings: { data: b.textEmbeddings, dims: [1, b.textEmbeddings.length] } }
+        : {}),
+    };
+    const feeds = Object.fromEntries(session.inputs.map((i) => [i.name, all[i.name]]).filter(([, v]) => v));
+    const out = await session.run(feeds as Record<string, TensorData>, ['logits']);
+    return calibrated(out.logits.data as Float32Array, temperatures);
+  } finally {
+    await session.release();
+  }
+}
+
+/** Per-finding temperatures of a run (calibration.json), or all 1 when it has none. */
+export function readCalibration(runDir: string): number[] {
+  const file = join(runDir, CALIBRATION_FILE);
+  if (!existsSync(file)) return FINDINGS.map(() => 1);
+  const t = (JSON.parse(readFileSync(file, 'utf8')) as { temperatures?: unknown }).temperatures;
+  if (!Array.isArray(t) || t.length !== FINDINGS.length || !t.every((v) => typeof v === 'number' && v > 0))
+    throw new MdfNetDataError(file, `expected temperatures: ${FINDINGS.length} positive numbers`);
+  return t as number[];
+}
+
+export const CALIBRATION_FILE = 'calibration.json';
 
 /** The full result of `meddl eval mdf-net` (eval.json holds the @meddl/report contract). */
 export const EVAL_FILE = 'mdf-net-eval.json';

@@ -1,6 +1,7 @@
 export * from './clinical';
 export * from './commands';
 export * from './data';
+export * from './encoders';
 export * from './errors';
 export * from './evaluate';
 export * from './image';
