@@ -7,7 +7,15 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join, resolve } from 'node:path';
 import { auroc, averagePrecision, bootstrapCI, delongAuroc, delongTest } from '@meddl/metrics';
 import { OnnxSession, type TensorData } from '@meddl/onnx';
-import { forestSection, headline, tableSection, writeEvalArtifact } from '@meddl/report';
+import {
+  type ClassificationSection,
+  forestSection,
+  headline,
+  multilabelClassificationSection,
+  type Section,
+  tableSection,
+  writeEvalArtifact,
+} from '@meddl/report';
 import { Generator, tf } from '@meddl/tensor';
 import {
   CLINICAL_NUMERIC_DIM,
@@ -420,7 +428,83 @@ export async function ablate(
       2,
     )}\n`,
   );
+  writeAblationArtifact(dir, rows, full);
   return { dir, rows };
+}
+
+/**
+ * eval.json for the ablation directory (@meddl/report contract): the mean AUROC of each subset with
+ * its bootstrap CI and paired-bootstrap difference to the full model, and a table of per-finding
+ * DeLong p-values against the full model. `meddl report <ablation dir>` renders it.
+ */
+function writeAblationArtifact(dir: string, rows: AblationRow[], full: AblationRow): void {
+  const name = (r: AblationRow) => r.modalities.join(' + ');
+  writeEvalArtifact(dir, {
+    model: 'mdf-net',
+    split: full.eval.split,
+    data: {
+      name: 'chest X-ray studies',
+      facts: { studies: full.eval.studies, subsets: rows.length },
+    },
+    headline: [
+      headline(
+        'full_mean_auroc',
+        {
+          value: fin(full.eval.meanAuroc.value) ?? null,
+          lower: fin(full.eval.meanAuroc.lower),
+          upper: fin(full.eval.meanAuroc.upper),
+        },
+        { label: `Mean AUROC, ${name(full)}` },
+      ),
+    ],
+    sections: [
+      {
+        type: 'ablation',
+        title: 'Modality ablation: mean AUROC over findings',
+        description:
+          'CIs: percentile bootstrap over studies; difference: paired bootstrap against the reference (its CI in the table below). Per-finding DeLong p-values are in the next table (a DeLong test of a mean over findings with different certain subsets is not defined, so no p-value here).',
+        metric: 'mean AUROC',
+        reference: name(full),
+        test: 'DeLong (paired, two-sided), per finding',
+        rows: rows.map((r) => ({
+          name: name(r),
+          value: fin(r.eval.meanAuroc.value) ?? null,
+          lower: fin(r.eval.meanAuroc.lower),
+          upper: fin(r.eval.meanAuroc.upper),
+          difference: r === full ? 0 : (fin(r.meanAurocDiff.value) ?? null),
+          pValue: null,
+        })),
+      },
+      tableSection(
+        ['modalities', 'mean AUROC', 'Δ vs full', 'Δ lower', 'Δ upper', 'mean AUPRC', 'macro F1', 'micro F1'],
+        rows.map((r) => [
+          name(r),
+          fin(r.eval.meanAuroc.value) ?? null,
+          fin(r.meanAurocDiff.value) ?? null,
+          fin(r.meanAurocDiff.lower) ?? null,
+          fin(r.meanAurocDiff.upper) ?? null,
+          fin(r.eval.meanAuprc.value) ?? null,
+          fin(r.eval.macroF1.value) ?? null,
+          fin(r.eval.microF1.value) ?? null,
+        ]),
+        { title: 'Summary metrics per modality subset' },
+      ),
+      tableSection(
+        ['finding', ...rows.filter((r) => r !== full).map((r) => `p (${name(r)})`)],
+        FINDINGS.map((f, k) => [f, ...rows.filter((r) => r !== full).map((r) => fin(r.delongP[k]) ?? null)]),
+        {
+          title: `DeLong p-values per finding against ${name(full)}`,
+          description:
+            'Two-sided paired DeLong test of AUROC per finding; empty where a label has fewer than 2 positives or negatives.',
+        },
+      ),
+      tableSection(
+        ['finding', ...rows.map((r) => `AUROC (${name(r)})`)],
+        FINDINGS.map((f, k) => [f, ...rows.map((r) => fin(r.eval.perLabel[k].auroc) ?? null)]),
+        { title: 'AUROC per finding and modality subset' },
+      ),
+    ],
+  });
 }
 
 export interface PredictInput {
@@ -614,6 +698,43 @@ export const EVAL_FILE = 'mdf-net-eval.json';
 
 const fin = (v: number): number | undefined => (Number.isFinite(v) ? v : undefined);
 
+/**
+ * ROC and PR curves per finding, each over the studies whose label for that finding is certain
+ * (positive or negative; uncertain and missing cells are left out, as in the AUROC above).
+ */
+export function perFindingCurves(r: Pick<EvalResult, 'probs' | 'target' | 'certain' | 'studies'>): Section[] {
+  const perClass: ClassificationSection['perClass'] = [];
+  FINDINGS.forEach((finding, k) => {
+    const { y, s } = column(r.probs, r.target, r.certain, k);
+    if (y.length === 0) return;
+    const one = multilabelClassificationSection(
+      y.map((v) => [v]),
+      s.map((v) => [v]),
+      [finding],
+    );
+    perClass.push(one.perClass[0]);
+  });
+  if (perClass.length === 0) return [];
+  const mean = (vals: Array<number | null>) => {
+    const ok = vals.filter((v): v is number => v !== null);
+    return ok.length ? { value: ok.reduce((a, b) => a + b, 0) / ok.length } : { value: null };
+  };
+  return [
+    {
+      type: 'classification',
+      task: 'multilabel',
+      title: 'ROC and precision–recall curves per finding',
+      description:
+        'Each finding over the studies with a certain label for it (uncertain and missing labels left out); probabilities after per-finding temperature scaling.',
+      classNames: perClass.length >= 2 ? perClass.map((c) => c.className) : [perClass[0].className, '(none)'],
+      n: r.studies,
+      macroAuroc: mean(perClass.map((c) => c.auroc.value)),
+      macroAveragePrecision: mean(perClass.map((c) => c.averagePrecision.value)),
+      perClass,
+    },
+  ];
+}
+
 /** eval.json in the @meddl/report contract, so `meddl report` / `meddl runs` read mdf-net runs. */
 function writeReportArtifact(r: EvalResult, resamples: number): void {
   const interval = (e: Interval) => ({
@@ -657,6 +778,7 @@ function writeReportArtifact(r: EvalResult, resamples: number): void {
         ),
         { title: 'AUROC per finding (DeLong 95 % CI)', reference: fin(r.meanAuroc.value) },
       ),
+      ...perFindingCurves(r),
       tableSection(
         ['finding', 'positives', 'negatives', 'AUROC', 'lower', 'upper', 'AUPRC'],
         r.perLabel.map((l) => [
