@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readSafetensors } from '@meddl/checkpoint';
@@ -13,6 +13,7 @@ import {
   OnnxTextEncoder,
 } from './encoders';
 import { MdfNetEncoderError } from './errors';
+import { preprocessImage } from './image';
 
 const FIXTURES = resolve(__dirname, '../fixtures/encoders');
 const IMAGE_ONNX = join(FIXTURES, 'image_encoder.onnx');
@@ -223,5 +224,31 @@ describe('embedding cache', () => {
     await enc.release();
     copyFileSync(a.stats.file, join(dir, 'copy.safetensors')); // still a valid file after the rebuild
     expect(Object.keys(readSafetensors(join(dir, 'copy.safetensors')).tensors)).toHaveLength(3);
+  });
+});
+
+const SIIM = resolve(
+  __dirname,
+  '../../../../shared/data/torchxrayvision/1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm',
+);
+const FAKE_MONO1 = resolve(__dirname, '../../../../shared/data/torchxrayvision/Fake_MONOHR1.dcm');
+
+describe.skipIf(!existsSync(SIIM))('real chest radiographs through the ONNX image encoder', () => {
+  it('the SIIM DICOM embeds, and its MONOCHROME1 twin (same pixels) embeds as the inverted image', async () => {
+    const enc = await OnnxImageEncoder.load({ path: IMAGE_ONNX });
+    const x = await preprocessImage(SIIM, enc.imageSize);
+    const a = await enc.embed(x, 1);
+    const inverted = await enc.embed(
+      x.map((v) => 1 - v),
+      1,
+    );
+    const b = await enc.embed(await preprocessImage(FAKE_MONO1, enc.imageSize), 1);
+    expect(a.every(Number.isFinite)).toBe(true);
+    expect(maxAbsDiff(inverted, b)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(a, b)).toBeGreaterThan(1e-2);
+    // …and differ from a blank image's embedding.
+    const blank = await enc.embed(new Float32Array(enc.imageSize ** 2), 1);
+    expect(maxAbsDiff(a, blank)).toBeGreaterThan(1e-2);
+    await enc.release();
   });
 });

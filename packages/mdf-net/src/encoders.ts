@@ -302,6 +302,8 @@ export interface CacheStats {
   /** Inputs run through the encoder (and added to the cache). */
   computed: number;
   file: string;
+  /** Wall time of the lookup, encoding and cache write. */
+  seconds: number;
 }
 
 /**
@@ -330,6 +332,7 @@ export class EmbeddingCache {
     contentHashes: readonly string[],
     compute: (indices: number[]) => Promise<Float32Array>,
   ): Promise<{ embeddings: Float32Array[]; stats: CacheStats }> {
+    const t0 = performance.now();
     const file = this.fileFor(id);
     const stored = new Map<string, Float32Array>();
     if (existsSync(file)) {
@@ -372,7 +375,12 @@ export class EmbeddingCache {
     }
     return {
       embeddings: contentHashes.map((h) => stored.get(h) as Float32Array),
-      stats: { reused: contentHashes.length - missing.length, computed: missing.length, file },
+      stats: {
+        reused: contentHashes.length - missing.length,
+        computed: missing.length,
+        file,
+        seconds: (performance.now() - t0) / 1000,
+      },
     };
   }
 }

@@ -346,7 +346,8 @@ describe('configs', () => {
     const { loadRunConfig, QUICKSTART_CONFIG } = await import('./commands');
     const { MdfNetRunConfigSchema } = await import('./train');
     const dir = join(__dirname, '../../../configs/mdf-net');
-    for (const f of ['tiny.yaml', 'quickstart.yaml', 'ablation.yaml']) loadRunConfig(join(dir, f), {});
+    for (const f of ['tiny.yaml', 'quickstart.yaml', 'ablation.yaml', 'onnx-encoders.yaml'])
+      loadRunConfig(join(dir, f), {});
     const fromYaml = loadRunConfig(join(dir, 'quickstart.yaml'), {});
     const fromCode = MdfNetRunConfigSchema.parse({
       ...QUICKSTART_CONFIG,
