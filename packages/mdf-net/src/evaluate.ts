@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { auroc, averagePrecision, bootstrapCI, delongAuroc, delongTest } from '@meddl/metrics';
 import { OnnxSession, type TensorData } from '@meddl/onnx';
 import {
+  binaryCalibrationSection,
   type ClassificationSection,
   forestSection,
   headline,
@@ -17,6 +18,7 @@ import {
   writeEvalArtifact,
 } from '@meddl/report';
 import { Generator, tf } from '@meddl/tensor';
+import { collectLogits } from './calibrate';
 import {
   CLINICAL_NUMERIC_DIM,
   type ClinicalStats,
@@ -152,31 +154,22 @@ export function summaryMetrics(
   };
 }
 
-/** Sigmoid probabilities of the model over a split. */
+/** Raw and calibrated (σ(z / T_k)) probabilities of the model over a split. */
 async function predictSplit(
   model: MdfNet,
   data: PreparedData,
   indices: number[],
   config: ReturnType<typeof MdfNetRunConfigSchema.parse>,
-  temperatures: tf.Tensor1D,
-): Promise<{ probs: Float32Array; target: Float32Array; certain: Float32Array }> {
-  model.eval();
+  temperatures: number[],
+): Promise<{ probs: Float32Array; rawProbs: Float32Array; target: Float32Array; certain: Float32Array }> {
   const loader = makeLoader(data, indices, config, model.config, false);
-  const probs: number[] = [];
-  const target: number[] = [];
-  const certain: number[] = [];
-  for await (const { data: b } of loader.batches(0)) {
-    const p = tf.tidy(() =>
-      tf.sigmoid(tf.div(model.forward(batchInputs(b, config.normalization)), temperatures)).dataSync(),
-    );
-    probs.push(...p);
-    target.push(...b.certainTarget);
-    certain.push(...b.certain);
-  }
+  const { logits, target, certain } = await collectLogits(model, loader, config.normalization);
+  const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
   return {
-    probs: Float32Array.from(probs),
-    target: Float32Array.from(target),
-    certain: Float32Array.from(certain),
+    probs: logits.map((z, i) => sigmoid(z / temperatures[i % K])),
+    rawProbs: logits.map(sigmoid),
+    target,
+    certain,
   };
 }
 
@@ -216,9 +209,13 @@ export async function evaluate(
     const indices = splitIndices(data, split);
     if (indices.length === 0)
       throw new MdfNetArgumentError('split', `the ${split} split of ${config.data.dir} is empty`);
-    const temperatures = tf.tensor1d(readCalibration(runDir));
-    const { probs, target, certain } = await predictSplit(model, data, indices, config, temperatures).finally(
-      () => temperatures.dispose(),
+    const temperatures = readCalibration(runDir);
+    const { probs, rawProbs, target, certain } = await predictSplit(
+      model,
+      data,
+      indices,
+      config,
+      temperatures,
     );
     const perLabel: LabelResult[] = FINDINGS.map((finding, k) => {
       const { y, s } = column(probs, target, certain, k);
@@ -274,7 +271,7 @@ export async function evaluate(
     };
     const { probs: _p, target: _t, certain: _c, ...json } = result;
     writeAtomic(join(runDir, EVAL_FILE), `${JSON.stringify({ ...json, resamples }, null, 2)}\n`);
-    writeReportArtifact(result, resamples);
+    writeReportArtifact(result, resamples, { rawProbs, temperatures });
     writeAtomic(
       join(runDir, 'per_label.csv'),
       `finding,positives,negatives,auroc,auroc_lower,auroc_upper,auprc\n${perLabel
@@ -524,8 +521,6 @@ interface PredictContext {
   clinicalStats: ClinicalStats;
   encoders: MdfNetRunConfig['encoders'];
   encoderSha256: RunFiles['encoderSha256'];
-  /** Per-finding temperatures (1 when the run was not calibrated). */
-  temperatures: number[];
 }
 
 /** One study as a batch of one: preprocessed image, tokens, clinical vector, encoder embeddings. */
@@ -599,7 +594,6 @@ export async function predict(source: string, input: PredictInput): Promise<Reco
         clinicalStats: files.clinicalStats,
         encoders: config.encoders,
         encoderSha256: files.encoderSha256,
-        temperatures: readCalibration(path),
       },
       input,
     );
@@ -651,7 +645,6 @@ async function predictOnnx(path: string, input: PredictInput): Promise<Record<st
       clinicalStats: p.clinicalStats,
       encoders: p.encoders,
       encoderSha256: p.encoderSha256,
-      temperatures,
     },
     input,
   );
@@ -735,8 +728,40 @@ export function perFindingCurves(r: Pick<EvalResult, 'probs' | 'target' | 'certa
   ];
 }
 
+/** Reliability of the pooled certain label cells before and after the per-finding temperatures. */
+function calibrationSections(
+  r: EvalResult,
+  c: { rawProbs: Float32Array; temperatures: number[] },
+): Section[] {
+  const y: number[] = [];
+  const before: number[] = [];
+  const after: number[] = [];
+  for (let i = 0; i < r.certain.length; i++)
+    if (r.certain[i]) {
+      y.push(r.target[i]);
+      before.push(c.rawProbs[i]);
+      after.push(r.probs[i]);
+    }
+  if (!y.includes(0) || !y.includes(1)) return [];
+  const calibrated = c.temperatures.some((t) => t !== 1);
+  return [
+    binaryCalibrationSection(y, before, {
+      title: 'Calibration over all findings (certain labels pooled)',
+      description: `Per-finding temperatures fitted on the validation split: ${FINDINGS.map((f, k) => `${f} ${c.temperatures[k].toFixed(2)}`).join(', ')}.`,
+      bins: 10,
+      ...(calibrated
+        ? { probsAfter: after, method: 'per-finding temperature scaling', fittedOn: 'val' }
+        : {}),
+    }),
+  ];
+}
+
 /** eval.json in the @meddl/report contract, so `meddl report` / `meddl runs` read mdf-net runs. */
-function writeReportArtifact(r: EvalResult, resamples: number): void {
+function writeReportArtifact(
+  r: EvalResult,
+  resamples: number,
+  calibration: { rawProbs: Float32Array; temperatures: number[] },
+): void {
   const interval = (e: Interval) => ({
     value: fin(e.value) ?? null,
     lower: fin(e.lower),
@@ -779,6 +804,7 @@ function writeReportArtifact(r: EvalResult, resamples: number): void {
         { title: 'AUROC per finding (DeLong 95 % CI)', reference: fin(r.meanAuroc.value) },
       ),
       ...perFindingCurves(r),
+      ...calibrationSections(r, calibration),
       tableSection(
         ['finding', 'positives', 'negatives', 'AUROC', 'lower', 'upper', 'AUPRC'],
         r.perLabel.map((l) => [

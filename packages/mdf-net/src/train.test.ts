@@ -134,7 +134,12 @@ describe('two-stage training, evaluation and prediction (tiny)', () => {
     // eval.json follows the @meddl/report contract (what `meddl report` renders).
     const artifact = readEvalArtifact(r.runDir);
     expect(artifact?.model).toBe('mdf-net');
-    expect(artifact?.sections.map((x) => x.type)).toEqual(['forest', 'classification', 'table']);
+    expect(artifact?.sections.map((x) => x.type)).toEqual([
+      'forest',
+      'classification',
+      'calibration',
+      'table',
+    ]);
     // ROC and PR curves per finding, over certain labels only.
     const curves = artifact?.sections[1];
     if (curves?.type !== 'classification') throw new Error('expected a classification section');
@@ -166,7 +171,13 @@ describe('two-stage training, evaluation and prediction (tiny)', () => {
     });
     expect(Object.keys(q)).toEqual([...FINDINGS]);
     for (const f of FINDINGS) expect(Math.abs(q[f] - p[f])).toBeLessThan(1e-4);
-    // Calibration was fitted on val and is applied by both paths.
+    // Calibration was fitted on val and is applied by both paths (and shown in eval.json).
+    const reliability = artifact?.sections[2];
+    if (reliability?.type !== 'calibration') throw new Error('expected a calibration section');
+    expect(reliability.fittedOn).toBe('val');
+    expect(reliability.after?.counts.reduce((a, b) => a + b, 0)).toBe(
+      reliability.before.counts.reduce((a, b) => a + b, 0),
+    );
     const cal = JSON.parse(readFileSync(join(r.runDir, 'calibration.json'), 'utf8'));
     expect(cal.temperatures).toHaveLength(14);
     expect(cal.temperatures.some((t: number) => t !== 1)).toBe(true);
