@@ -66,7 +66,7 @@ async function openSession(path: string): Promise<OnnxSession> {
 }
 
 /** Runs OnnxSession.expectSignature and re-throws its problems as MdfNetEncoderError. */
-function expect(
+function checkSignature(
   session: OnnxSession,
   expected: { inputs: ValueSpec[]; outputs: ValueSpec[] },
   signature: string,
@@ -131,7 +131,7 @@ export class OnnxImageEncoder {
     const spec = ImageEncoderFileSchema.parse(input);
     const session = await openSession(spec.path);
     try {
-      expect(
+      checkSignature(
         session,
         {
           inputs: [{ name: spec.input, dtype: 'float32', dims: ['batch', null, null, null] }],
@@ -231,7 +231,7 @@ export class OnnxTextEncoder {
     try {
       const ids = session.inputs.find((i) => i.name === spec.inputIds);
       const dtype = ids?.dtype === 'int32' ? 'int32' : 'int64';
-      expect(
+      checkSignature(
         session,
         {
           inputs: [

@@ -1,3 +1,4 @@
+export * from './calibrate';
 export * from './clinical';
 export * from './commands';
 export * from './data';
