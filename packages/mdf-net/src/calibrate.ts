@@ -1,7 +1,7 @@
 /**
- * Per-finding temperature scaling (Guo et al., "On Calibration of Modern Neural Networks", ICML
- * 2017, applied one label at a time for multi-label sigmoid outputs): p_k = σ(z_k / T_k), with T_k
- * minimizing the validation negative log-likelihood over certain labels. Monotone per finding, so
+ * Temperature scaling (Guo et al., "On Calibration of Modern Neural Networks", ICML 2017) for
+ * multi-label sigmoid outputs: p_k = σ(z_k / T_k), with T minimizing the validation negative
+ * log-likelihood over certain labels — one T shared by all findings, or one per finding. Monotone per finding, so
  * AUROC and AUPRC are unchanged; thresholded metrics (F1 at 0.5) and probabilities change.
  */
 import { renameSync, writeFileSync } from 'node:fs';
@@ -95,15 +95,56 @@ export function fitTemperatures(logits: Float32Array, target: Float32Array, cert
   });
 }
 
+/** One temperature for all findings (pooled certain cells), repeated K times. */
+export function fitSharedTemperature(
+  logits: Float32Array,
+  target: Float32Array,
+  certain: Float32Array,
+): number[] {
+  const z: number[] = [];
+  const y: number[] = [];
+  for (let i = 0; i < logits.length; i++)
+    if (certain[i]) {
+      z.push(logits[i]);
+      y.push(target[i]);
+    }
+  const t = fitTemperature(z, y);
+  return FINDINGS.map(() => t);
+}
+
+export type CalibrationMode = 'per-finding' | 'shared' | 'none';
+
+/** Temperatures for a mode: per finding, one shared, or all 1. */
+export function fitCalibration(
+  mode: CalibrationMode,
+  logits: Float32Array,
+  target: Float32Array,
+  certain: Float32Array,
+): number[] {
+  if (mode === 'per-finding') return fitTemperatures(logits, target, certain);
+  if (mode === 'shared') return fitSharedTemperature(logits, target, certain);
+  return FINDINGS.map(() => 1);
+}
+
 /** Writes `<runDir>/calibration.json` atomically. */
-export function writeCalibration(runDir: string, temperatures: number[], fittedOn: string): void {
+export function writeCalibration(
+  runDir: string,
+  temperatures: number[],
+  fittedOn: string,
+  mode: CalibrationMode = 'per-finding',
+): void {
   const file = join(runDir, 'calibration.json');
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(
     tmp,
     `${JSON.stringify(
       {
-        method: 'per-finding temperature scaling',
+        method:
+          mode === 'shared'
+            ? 'temperature scaling (one shared temperature)'
+            : mode === 'none'
+              ? 'none'
+              : 'per-finding temperature scaling',
         fittedOn,
         temperatures,
         findings: [...FINDINGS],

@@ -570,7 +570,7 @@ function calibrated(logits: ArrayLike<number>, temperatures: number[]): Record<s
 }
 
 /**
- * Probabilities per finding for one study (sigmoid of the logits divided by the run's per-finding
+ * Probabilities per finding for one study (sigmoid of the logits divided by the run's
  * temperature), from either
  *   - a run directory: its best checkpoint, run on the tensor backend, or
  *   - an exported `.onnx` file (`meddl export mdf-net`): run through OnnxSession, with the
@@ -718,7 +718,7 @@ export function perFindingCurves(r: Pick<EvalResult, 'probs' | 'target' | 'certa
       task: 'multilabel',
       title: 'ROC and precision–recall curves per finding',
       description:
-        'Each finding over the studies with a certain label for it (uncertain and missing labels left out); probabilities after per-finding temperature scaling.',
+        'Each finding over the studies with a certain label for it (uncertain and missing labels left out); probabilities after temperature scaling (calibration.json).',
       classNames: perClass.length >= 2 ? perClass.map((c) => c.className) : [perClass[0].className, '(none)'],
       n: r.studies,
       macroAuroc: mean(perClass.map((c) => c.auroc.value)),
@@ -728,7 +728,7 @@ export function perFindingCurves(r: Pick<EvalResult, 'probs' | 'target' | 'certa
   ];
 }
 
-/** Reliability of the pooled certain label cells before and after the per-finding temperatures. */
+/** Reliability of the pooled certain label cells before and after the run's temperatures. */
 function calibrationSections(
   r: EvalResult,
   c: { rawProbs: Float32Array; temperatures: number[] },
@@ -747,7 +747,9 @@ function calibrationSections(
   return [
     binaryCalibrationSection(y, before, {
       title: 'Calibration over all findings (certain labels pooled)',
-      description: `Per-finding temperatures fitted on the validation split: ${FINDINGS.map((f, k) => `${f} ${c.temperatures[k].toFixed(2)}`).join(', ')}.`,
+      description: c.temperatures.every((t) => t === c.temperatures[0])
+        ? `One temperature fitted on the validation split: ${c.temperatures[0].toFixed(3)}.`
+        : `Per-finding temperatures fitted on the validation split: ${FINDINGS.map((f, k) => `${f} ${c.temperatures[k].toFixed(2)}`).join(', ')}.`,
       bins: 10,
       ...(calibrated
         ? { probsAfter: after, method: 'per-finding temperature scaling', fittedOn: 'val' }

@@ -11,7 +11,7 @@ import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { Generator } from '@meddl/tensor';
 import { DataLoader, type FitSummary, Trainer, TrainerConfigSchema } from '@meddl/trainer';
 import { z } from 'zod';
-import { collectLogits, fitTemperatures, writeCalibration } from './calibrate';
+import { collectLogits, fitCalibration, writeCalibration } from './calibrate';
 import { CLINICAL_NUMERIC_DIM, type ClinicalStats } from './clinical';
 import { type PreparedData, type PreparedStudy, prepareData } from './data';
 import {
@@ -72,8 +72,11 @@ export const MdfNetRunConfigSchema = z.object({
     })
     .prefault({}),
   batchSize: z.number().int().positive().default(32),
-  /** Fit per-finding temperatures on the validation split after training (calibration.json). */
-  calibrate: z.boolean().default(true),
+  /**
+   * Temperature scaling fitted on the validation split after training (calibration.json): one
+   * shared temperature (default; robust on small validation sets), one per finding, or none.
+   */
+  calibration: z.enum(['shared', 'per-finding', 'none']).default('shared'),
   weightDecay: z.number().min(0).default(0.01),
   stage1: z
     .object({
@@ -369,14 +372,19 @@ export async function train(input: MdfNetRunConfigInput): Promise<MdfNetTrainRes
       bestCheckpoint = join(stage2.runDir, 'checkpoints', stage2.best?.name ?? 'latest');
     } else if (stage1) bestCheckpoint = join(stage1.runDir, 'checkpoints', stage1.best?.name ?? 'latest');
     const last = stage2 ?? stage1;
-    if (config.calibrate && last) {
+    if (last) {
       await loadBestCheckpoint(model, last.runDir);
       const val = await collectLogits(
         model,
         makeLoader(data, splitIndices(data, 'val'), config, modelConfig, false),
         config.normalization,
       );
-      writeCalibration(runDir, fitTemperatures(val.logits, val.target, val.certain), 'val');
+      writeCalibration(
+        runDir,
+        fitCalibration(config.calibration, val.logits, val.target, val.certain),
+        'val',
+        config.calibration,
+      );
     }
     const result = {
       runDir,
