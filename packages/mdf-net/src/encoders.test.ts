@@ -132,6 +132,17 @@ describe('ONNX encoders that do not fit are refused, naming the file', () => {
       IMAGE_ONNX,
     ));
 
+  it('token ids beyond the text encoder vocabulary fail at run time with a typed error naming the file', async () => {
+    const enc = await OnnxTextEncoder.load({ path: TEXT_ONNX }, 4);
+    const e = await enc.embed(Int32Array.of(2, 600, 3, 0), Uint8Array.of(1, 1, 1, 0), 1).then(
+      () => null,
+      (err: unknown) => err as Error & { meddl?: boolean },
+    );
+    expect(e?.meddl).toBe(true);
+    expect(e?.message).toContain(TEXT_ONNX);
+    await enc.release();
+  });
+
   it('a missing file', async () => {
     const missing = join(tmpdir(), 'no-such-encoder.onnx');
     await refused(OnnxImageEncoder.load({ path: missing }), /does not exist/, missing);
