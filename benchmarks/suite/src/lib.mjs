@@ -41,6 +41,14 @@ export const ResultSchema = z.object({
   /** Threads both sides were given. */
   threads: z.number().int().positive().optional(),
   meddl: Stats,
+  /**
+   * Seconds of the very first step (before any warm-up: kernel compilation, first allocations).
+   * meddl: once per model in the suite's process; PyTorch: median over its fresh processes;
+   * ONNX rows: the first session.run after creating the session, and tfjs's first call.
+   */
+  firstStep: z
+    .object({ meddl: z.number().nonnegative(), peer: z.number().nonnegative().nullable() })
+    .optional(),
   peer: z
     .object({
       /** pytorch, tfjs (the ONNX rows' baseline), pydicom, openslide, h5py, tcp. */
@@ -91,6 +99,8 @@ export const ResultsFileSchema = z.object({
   results: z.array(ResultSchema),
   /** Scenarios that failed (e.g. ONNX output disagreeing with tfjs): listed, never timed. */
   failures: z.array(z.object({ key: z.string(), message: z.string() })).default([]),
+  /** Scenarios not run because their inputs are absent (e.g. no ../shared/data): not failures. */
+  skipped: z.array(z.object({ key: z.string(), reason: z.string() })).default([]),
 });
 
 export class BenchResultsError extends Error {
@@ -213,25 +223,28 @@ const rate = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrec
  */
 export function markdownTable(file) {
   const lines = [
-    '| model | preset | scenario | batch | params | measured | ms (min–max) | p90 ms | throughput | peer | peer ms (min–max) | measured / peer (min–max) | check |',
-    '| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |',
+    '| model | preset | scenario | batch | params | measured | ms (min–max) | p90 ms | throughput | first step ms | peer | peer ms (min–max) | measured / peer (min–max) | peer first step ms | check |',
+    '| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |',
   ];
   for (const r of file.results) {
+    const peerFirst = r.firstStep?.peer != null ? ms(r.firstStep.peer) : '—';
     const peer = r.peer
       ? [
           peerLabel(r.peer.name),
           fmtStats(r.peer.stats),
           `${r.peer.ratio.median.toFixed(2)}× (${r.peer.ratio.min.toFixed(2)}–${r.peer.ratio.max.toFixed(2)})`,
+          peerFirst,
         ]
-      : ['—', `— (${r.peerNote ?? 'not run'})`, '—'];
+      : ['—', `— (${r.peerNote ?? 'not run'})`, '—', '—'];
     const check = r.check
       ? `${r.check.ok ? 'ok' : 'FAIL'}: ${r.check.what} max abs diff ${r.check.maxAbsDiff.toExponential(1)}`
       : '';
     lines.push(
-      `| ${r.model} | ${r.preset} | ${r.scenario} | ${r.batch} | ${r.params ? r.params.toLocaleString('en-US') : '—'} | ${r.subject} | ${fmtStats(r.meddl)} | ${r.meddl.p90 !== undefined ? ms(r.meddl.p90) : '—'} | ${rate(r.meddl.throughput)} ${r.unit}/s | ${peer.join(' | ')} | ${check} |`,
+      `| ${r.model} | ${r.preset} | ${r.scenario} | ${r.batch} | ${r.params ? r.params.toLocaleString('en-US') : '—'} | ${r.subject} | ${fmtStats(r.meddl)} | ${r.meddl.p90 !== undefined ? ms(r.meddl.p90) : '—'} | ${rate(r.meddl.throughput)} ${r.unit}/s | ${r.firstStep ? ms(r.firstStep.meddl) : '—'} | ${peer.join(' | ')} | ${check} |`,
     );
   }
   for (const f of file.failures ?? []) lines.push(`| ${f.key} | FAILED: ${f.message} |`);
+  for (const x of file.skipped ?? []) lines.push(`| ${x.key} | skipped: ${x.reason} |`);
   return `${lines.join('\n')}\n`;
 }
 

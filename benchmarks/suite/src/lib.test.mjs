@@ -67,6 +67,7 @@ function file(results) {
     },
     results,
     failures: [],
+    skipped: [],
   };
 }
 
@@ -114,6 +115,7 @@ describe('results.json schema', () => {
     v1.schemaVersion = 1;
     delete v1.preset;
     delete v1.failures;
+    delete v1.skipped;
     delete v1.machine.versions;
     delete v1.results[0].unit;
     delete v1.results[0].subject;
@@ -187,7 +189,7 @@ describe('table and chart', () => {
     const lines = md.trim().split('\n');
     expect(lines).toHaveLength(4);
     expect(lines[2]).toContain(
-      '| tissuebert | tissuebert-tiny | train-step | 8 | 1,000 | meddl | 11.0 (10.0–12.0) | — | 727 samples/s | PyTorch | 20.0 (20.0–20.0) |',
+      '| tissuebert | tissuebert-tiny | train-step | 8 | 1,000 | meddl | 11.0 (10.0–12.0) | — | 727 samples/s | — | PyTorch | 20.0 (20.0–20.0) |',
     );
     expect(lines[2]).toContain('0.55× (0.50–0.60)');
     expect(lines[3]).toContain('— (PyTorch not installed)');
@@ -198,12 +200,21 @@ describe('table and chart', () => {
     r.subject = 'meddl onnxruntime';
     r.peer.name = 'tfjs';
     r.check = { what: 'logits', maxAbsDiff: 2e-7, tolerance: 1e-4, ok: true };
-    const f2 = { ...file([r]), failures: [{ key: 'vjepa3d/vit3d-tiny/onnx-latency', message: 'differs' }] };
+    r.firstStep = { meddl: 0.0123, peer: 0.456 };
+    const f2 = {
+      ...file([r]),
+      failures: [{ key: 'vjepa3d/vit3d-tiny/onnx-latency', message: 'differs' }],
+      skipped: [{ key: 'data/-/wsi-tiles', reason: 'slide absent' }],
+    };
     const md = markdownTable(parseResults(f2));
     expect(md).toContain('| meddl onnxruntime |');
     expect(md).toContain('| meddl tfjs |');
     expect(md).toContain('ok: logits max abs diff 2.0e-7');
+    expect(md).toContain(
+      '| 8000 samples/s | 12.3 | meddl tfjs | 2.00 (2.00–2.00) | 0.50× (0.50–0.50) | 456 |',
+    );
     expect(md).toContain('| vjepa3d/vit3d-tiny/onnx-latency | FAILED: differs |');
+    expect(md).toContain('| data/-/wsi-tiles | skipped: slide absent |');
   });
 
   it('draws one bar per peered scenario', () => {

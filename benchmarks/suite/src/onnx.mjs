@@ -90,8 +90,12 @@ export async function runOnnxScenarios({
       const c = o.make(batch, 1000 + batch);
       const onnxRun = () => session.run(c.feeds);
       // Warm-up (kernel selection, arena allocation) doubles as the agreement check.
+      let t = performance.now();
       const ref = c.tfjs();
+      const tfjsFirst = (performance.now() - t) / 1000;
+      t = performance.now();
       const got = await onnxRun();
+      const onnxFirst = (performance.now() - t) / 1000;
       let worst = 0;
       let worstScale = 1;
       let what = '';
@@ -134,6 +138,7 @@ export async function runOnnxScenarios({
         subject: 'meddl onnxruntime',
         threads,
         meddl: summarize(onnxRounds, batch, onnxAll),
+        firstStep: { meddl: onnxFirst, peer: tfjsFirst },
         peer: {
           name: 'tfjs',
           stats: summarize(tfjsRounds, batch, tfjsAll),

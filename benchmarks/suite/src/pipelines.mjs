@@ -102,6 +102,8 @@ export async function runPipelineScenarios({ scenarios, rounds, quick, threads, 
   const data = await import('@meddl/data');
   const rows = [];
   const failures = [];
+  /** Scenarios whose input files are absent (not an error: ../shared/data is optional). */
+  const skipped = [];
   const versions = {};
   const steps = quick ? 3 : 5;
   const warmup = 1;
@@ -167,7 +169,7 @@ export async function runPipelineScenarios({ scenarios, rounds, quick, threads, 
     if (scenarios.includes('dicom-decode')) {
       const files = DICOM_FILES.map((f) => join(SHARED_DATA, f)).filter((f) => existsSync(f));
       if (files.length === 0) {
-        failures.push({ key: 'data/-/dicom-decode', message: `no sample DICOM files under ${SHARED_DATA}` });
+        skipped.push({ key: 'data/-/dicom-decode', reason: `no sample DICOM files under ${SHARED_DATA}` });
       } else {
         const images = await Promise.all(files.map((f) => data.readDicom(f, { cacheLastFrame: false })));
         const frames = images.reduce((a, im) => a + im.meta.numberOfFrames, 0);
@@ -226,7 +228,7 @@ export async function runPipelineScenarios({ scenarios, rounds, quick, threads, 
 
     if (scenarios.includes('wsi-tiles')) {
       const slide = join(SHARED_DATA, SLIDE);
-      if (!existsSync(slide)) failures.push({ key: 'data/-/wsi-tiles', message: `${slide} is absent` });
+      if (!existsSync(slide)) skipped.push({ key: 'data/-/wsi-tiles', reason: `${slide} is absent` });
       else {
         const tile = 256;
         let first = null;
@@ -359,5 +361,6 @@ export async function runPipelineScenarios({ scenarios, rounds, quick, threads, 
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  return { rows, failures, versions };
+  for (const x of skipped) log(`skipped ${x.key}: ${x.reason}`);
+  return { rows, failures, skipped, versions };
 }

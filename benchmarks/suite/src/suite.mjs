@@ -167,6 +167,7 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
   const t0 = performance.now();
   const results = [];
   const failures = [];
+  const skipped = [];
   const versions = {};
   const modelScenarios = opts.scenarios.filter((s) => MODEL_SCENARIOS.includes(s));
   const torchScenarios = modelScenarios.filter((s) => s === 'train-step' || s === 'inference');
@@ -184,7 +185,14 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
     const params = b.model.numParameters();
     const fns = { 'train-step': b.trainStep, inference: b.inferStep };
     log(`\n${name}: ${description}, ${params.toLocaleString('en-US')} parameters`);
-    for (const s of torchScenarios) timeSteps(fns[s], warmup);
+    // Time to first step: the first call of each scenario in this process (kernel compilation,
+    // first allocations), then the rest of the warm-up.
+    const firstStep = {};
+    for (const s of torchScenarios) {
+      firstStep[s] = timeSteps(fns[s], 1)[0];
+      timeSteps(fns[s], warmup - 1);
+    }
+    const peerFirst = Object.fromEntries(torchScenarios.map((s) => [s, []]));
     const meddlRounds = Object.fromEntries(torchScenarios.map((s) => [s, []]));
     const meddlAll = Object.fromEntries(torchScenarios.map((s) => [s, []]));
     const peerRounds = Object.fromEntries(torchScenarios.map((s) => [s, []]));
@@ -198,6 +206,8 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
           const p = runPeer(name, b.peerSpec, torchScenarios);
           peerParams = p.params;
           if (p.params !== params) peerNote = `parameter count differs: PyTorch ${p.params}, meddl ${params}`;
+          if (p.first?.train !== undefined) peerFirst['train-step']?.push(p.first.train);
+          if (p.first?.inference !== undefined) peerFirst.inference?.push(p.first.inference);
           if (p.train) {
             peerRounds['train-step']?.push(median(p.train));
             peerAll['train-step']?.push(...p.train);
@@ -225,6 +235,10 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
         subject: 'meddl',
         threads,
         meddl: summarize(meddlRounds[s], b.batch, meddlAll[s]),
+        firstStep: {
+          meddl: firstStep[s],
+          peer: havePeer && peerFirst[s].length ? median(peerFirst[s]) : null,
+        },
         peer: havePeer
           ? {
               name: 'pytorch',
@@ -279,6 +293,7 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
     });
     results.push(...p.rows);
     failures.push(...p.failures);
+    skipped.push(...p.skipped);
     Object.assign(versions, p.versions);
   }
 
@@ -306,6 +321,7 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
     },
     results,
     failures,
+    skipped,
   });
 
   mkdirSync(opts.out, { recursive: true });
