@@ -9,7 +9,9 @@ export const SCHEMA_VERSION = 2;
 export const MODEL_SCENARIOS = ['train-step', 'inference', 'onnx-latency', 'onnx-throughput'];
 /** Data-pipeline and collective scenarios (run once, not per model). */
 export const PIPELINE_SCENARIOS = ['dicom-decode', 'wsi-tiles', 'hdf5-read', 'hdf5-write', 'allreduce'];
-export const SCENARIOS = [...MODEL_SCENARIOS, ...PIPELINE_SCENARIOS];
+/** Metric reached within a fixed training budget on synthetic data (src/accuracy.mjs). */
+export const ACCURACY_SCENARIOS = ['accuracy'];
+export const SCENARIOS = [...MODEL_SCENARIOS, ...PIPELINE_SCENARIOS, ...ACCURACY_SCENARIOS];
 /** What `--scenarios` selects when it is not given. */
 export const DEFAULT_SCENARIOS = SCENARIOS;
 
@@ -62,6 +64,17 @@ export const ResultSchema = z.object({
     .nullable(),
   /** Why the peer did not run (absent runtime, failure, parameter mismatch). */
   peerNote: z.string().optional(),
+  /** Accuracy scenarios: the metric reached, its 95 % interval, and the known ceiling if any. */
+  metric: z
+    .object({
+      name: z.string(),
+      value: z.number(),
+      lower: z.number(),
+      upper: z.number(),
+      n: z.number().int().nonnegative(),
+      ceiling: z.number().nullable(),
+    })
+    .optional(),
   /** Output agreement checked inside the scenario (ONNX vs tfjs, meddl vs peer decode). */
   check: z
     .object({
@@ -238,7 +251,9 @@ export function markdownTable(file) {
       : ['—', `— (${r.peerNote ?? 'not run'})`, '—', '—'];
     const check = r.check
       ? `${r.check.ok ? 'ok' : 'FAIL'}: ${r.check.what} max abs diff ${r.check.maxAbsDiff.toExponential(1)}`
-      : '';
+      : r.metric
+        ? `${r.metric.name} ${r.metric.value.toFixed(3)} (95 % CI ${r.metric.lower.toFixed(3)}–${r.metric.upper.toFixed(3)}, n ${r.metric.n})${r.metric.ceiling !== null ? `, ceiling ${r.metric.ceiling.toFixed(3)}` : ''}`
+        : '';
     lines.push(
       `| ${r.model} | ${r.preset} | ${r.scenario} | ${r.batch} | ${r.params ? r.params.toLocaleString('en-US') : '—'} | ${r.subject} | ${fmtStats(r.meddl)} | ${r.meddl.p90 !== undefined ? ms(r.meddl.p90) : '—'} | ${rate(r.meddl.throughput)} ${r.unit}/s | ${r.firstStep ? ms(r.firstStep.meddl) : '—'} | ${peer.join(' | ')} | ${check} |`,
     );

@@ -215,6 +215,11 @@ describe('table and chart', () => {
     );
     expect(md).toContain('| vjepa3d/vit3d-tiny/onnx-latency | FAILED: differs |');
     expect(md).toContain('| data/-/wsi-tiles | skipped: slide absent |');
+    const acc = row('mdf-net', 'accuracy', [40], null);
+    acc.metric = { name: 'test mean AUROC', value: 0.6261, lower: 0.55, upper: 0.683, n: 44, ceiling: null };
+    expect(markdownTable(parseResults(file([acc])))).toContain(
+      'test mean AUROC 0.626 (95 % CI 0.550–0.683, n 44) |',
+    );
   });
 
   it('draws one bar per peered scenario', () => {

@@ -297,6 +297,13 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
     Object.assign(versions, p.versions);
   }
 
+  if (opts.scenarios.includes('accuracy')) {
+    const { runAccuracyScenarios } = await import('./accuracy.mjs');
+    const a = await runAccuracyScenarios({ models: opts.models, quick: opts.quick, threads, lib, log });
+    results.push(...a.rows);
+    failures.push(...a.failures);
+  }
+
   const pkg = JSON.parse(readFileSync(join(REPO, 'packages/tensor/package.json'), 'utf8'));
   const file = parseResults({
     schemaVersion: SCHEMA_VERSION,
