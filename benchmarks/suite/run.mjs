@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The cross-model benchmark suite: meddl vs PyTorch peers (benchmarks/peers/peers.py), same
 // architectures, parameter counts, batches and thread counts; the ONNX Runtime path vs the tfjs
-// path of each model; data pipelines vs Python libraries; allreduce vs raw TCP. Runs against the
-// built dist/ of the packages.
+// path of each model; data pipelines vs Python libraries; allreduce vs raw TCP; mdf-net's test
+// AUROC within a fixed training budget. Runs against the built dist/ of the packages.
 //   pnpm bench --quick                          (root: turbo run bench --filter=@meddl/bench)
 //   node benchmarks/suite/run.mjs [--quick] [--preset tiny|small|base]
 //       [--models tissuebert,crc-mil,mdf-net,vjepa3d] [--scenarios train-step,inference,...]

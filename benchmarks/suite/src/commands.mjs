@@ -8,7 +8,7 @@ export const commands = [
   {
     path: ['bench'],
     description:
-      'Run the benchmark suite: models (training step, inference, ONNX Runtime vs tfjs) beside PyTorch peers, data pipelines beside pydicom/OpenSlide/h5py, allreduce beside raw TCP; writes results.json, results.md, chart.svg',
+      'Run the benchmark suite: models (training step, inference, ONNX Runtime vs tfjs) beside PyTorch peers, data pipelines beside pydicom/OpenSlide/h5py, allreduce beside raw TCP, mdf-net accuracy within a fixed budget; writes results.json, results.md, chart.svg',
     options: [
       { flags: '--quick', description: 'short run: tiny preset, 3 rounds × 5 steps' },
       {
