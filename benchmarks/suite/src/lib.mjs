@@ -195,7 +195,8 @@ const key = (r) => `${r.model}/${r.preset}/${r.scenario}`;
 
 /**
  * Compares meddl medians of `current` against `baseline`. A scenario regresses when its median
- * step time grew by more than `threshold` (0.1 = 10 %). Returns every matched row plus the
+ * step time grew by more than `threshold` (0.1 = 10 %), or, for accuracy rows, when its metric
+ * fell below the baseline's 95 % interval. Returns every matched row plus the
  * scenarios only one side has.
  */
 export function compareResults(baseline, current, threshold = 0.1) {
@@ -210,12 +211,17 @@ export function compareResults(baseline, current, threshold = 0.1) {
     }
     old.delete(key(r));
     const change = r.meddl.median / b.meddl.median - 1;
+    // Accuracy rows also regress when the metric falls below the baseline's 95 % interval.
+    const metricDrop = Boolean(r.metric && b.metric && r.metric.value < b.metric.lower);
     rows.push({
       key: key(r),
       before: b.meddl.median,
       after: r.meddl.median,
       change,
-      regression: change > threshold,
+      ...(r.metric && b.metric
+        ? { metricBefore: b.metric.value, metricAfter: r.metric.value, metricDrop }
+        : {}),
+      regression: change > threshold || metricDrop,
       improvement: change < -threshold,
     });
   }
@@ -267,7 +273,7 @@ export function compareTable(cmp) {
   const lines = ['| scenario | before ms | after ms | change | |', '| --- | ---: | ---: | ---: | --- |'];
   for (const r of cmp.rows)
     lines.push(
-      `| ${r.key} | ${ms(r.before)} | ${ms(r.after)} | ${(r.change * 100).toFixed(1)} % | ${r.regression ? 'REGRESSION' : r.improvement ? 'faster' : ''} |`,
+      `| ${r.key} | ${ms(r.before)} | ${ms(r.after)} | ${(r.change * 100).toFixed(1)} % | ${r.regression ? 'REGRESSION' : r.improvement ? 'faster' : ''}${r.metricDrop !== undefined ? ` metric ${r.metricBefore.toFixed(3)} → ${r.metricAfter.toFixed(3)}${r.metricDrop ? ' (below the baseline interval)' : ''}` : ''} |`,
     );
   return `${lines.join('\n')}\n`;
 }

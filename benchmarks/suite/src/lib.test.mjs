@@ -171,6 +171,25 @@ describe('compare', () => {
     );
   });
 
+  it('flags an accuracy metric that falls below the baseline interval, even when time is flat', () => {
+    const acc = (value, lower, upper) => {
+      const r = row('mdf-net', 'accuracy', [40]);
+      r.metric = { name: 'test mean AUROC', value, lower, upper, n: 44, ceiling: null };
+      return r;
+    };
+    const drop = compareResults(file([acc(0.63, 0.55, 0.68)]), file([acc(0.52, 0.45, 0.6)]));
+    expect(drop.regressions).toHaveLength(1);
+    expect(drop.rows[0]).toMatchObject({
+      metricBefore: 0.63,
+      metricAfter: 0.52,
+      metricDrop: true,
+      change: 0,
+    });
+    expect(compareTable(drop)).toContain('REGRESSION metric 0.630 → 0.520 (below the baseline interval)');
+    const within = compareResults(file([acc(0.63, 0.55, 0.68)]), file([acc(0.58, 0.5, 0.66)]));
+    expect(within.regressions).toEqual([]);
+  });
+
   it('honours a looser threshold and finds nothing when compared with itself', () => {
     expect(compareResults(baseline, current, 0.3).regressions).toEqual([]);
     expect(compareResults(current, current).regressions).toEqual([]);
