@@ -195,7 +195,7 @@ export function listSlides(source: string): SlideInput[] {
 }
 
 /** Reads one patch at the grid's level and area-resizes it to patchSize. */
-async function readPatch(
+export async function readPatch(
   slide: SlideReader,
   x: number,
   y: number,
