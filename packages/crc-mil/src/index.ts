@@ -39,7 +39,20 @@ export {
   milOnnxSignature,
   registerCrcMilExporter,
 } from './onnx-export';
-export { loadSavedModel, predict, type SlidePrediction, type TrainResult, train } from './predict';
+export {
+  type BagPrediction,
+  checkpointRunner,
+  loadSavedModel,
+  type MilEngine,
+  type MilRunner,
+  onnxRunner,
+  openMilRunner,
+  predict,
+  predictBag,
+  type SlidePrediction,
+  type TrainResult,
+  train,
+} from './predict';
 export {
   listSlides,
   type PreprocessConfig,
