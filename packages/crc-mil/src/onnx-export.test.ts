@@ -113,6 +113,29 @@ describe('crc-mil ONNX export', () => {
     m.dispose();
   });
 
+  it('transformer aggregator: logits and attention equal forward within 1e-4; passes the ONNX checker', async () => {
+    const m = new GatedAttentionMil(
+      { ...MIL_PRESETS.tiny, inDim: IN_DIM, numClasses: 3, aggregator: 'transformer', heads: 4, layers: 2 },
+      new Generator(11),
+    );
+    const g = new Generator(12);
+    m.setFeatureStats(
+      Float32Array.from({ length: IN_DIM }, () => g.normal() * 0.5),
+      Float32Array.from({ length: IN_DIM }, () => 0.5 + g.uniform(0, 1)),
+    );
+    m.eval();
+    const exported = exportGatedAttentionMil(m);
+    const report = await onnxParity(
+      exported,
+      [1, 7, 50].map((n, i) => parityCase(m, n, 60 + i)),
+    );
+    expect(report.failures).toEqual([]);
+    expect(report.worst.logits).toBeLessThan(1e-4);
+    expect(report.worst.attention).toBeLessThan(1e-4);
+    if (python) expect(officialOnnxCheck({ transformer: exported.bytes }).map((r) => r.ok)).toEqual([true]);
+    m.dispose();
+  });
+
   it("registers 'crc-mil' and exports a saved <run>/final directory with a sidecar", async () => {
     expect(exportRegistry.names()).toContain('crc-mil');
     const dir = mkdtempSync(join(tmpdir(), 'crc-mil-onnx-'));
