@@ -89,6 +89,16 @@ export {
 } from './synth/generator';
 export { detectTissue, patchGrid, segmentTissue, TISSUE_DEFAULTS, tissueFractionAt } from './tissue';
 export { batchItems, createMilModel, MilTask, trainModel } from './train';
+export {
+  fitVahadane,
+  normalizeVahadane,
+  positiveLasso2,
+  VAHADANE_ITERATIONS,
+  VAHADANE_LAMBDA,
+  VAHADANE_LAMBDA_C,
+  vahadane,
+  vahadaneConcentrations,
+} from './vahadane';
 
 import { registerCrcMilExporter } from './onnx-export';
 
