@@ -1,6 +1,8 @@
 // TissueBERT inference: onnxruntime-node (the exported .onnx) beside the tfjs path (Module.forward
 // on the backend initBackend picks), on the same inputs. Reports median latency per batch and
 // throughput (sequences/s), and the largest |ONNX − tfjs| difference of the logits.
+// The suite (benchmarks/suite, `pnpm bench --scenarios onnx-latency,onnx-throughput`) covers all
+// four domain models the same way; this script is the TissueBERT-only sweep over batch sizes.
 // Build first (npx pnpm@10.34.8 build), then:
 //   node benchmarks/onnx/bench.mjs [preset=tissuebert-small] [batches=1,8,32] [sequence=150] [reps=7] [threads=2]
 

@@ -2,7 +2,8 @@
 # Each builds the same layers as the TypeScript model (same parameter counts: the suite checks them),
 # runs warm-up, then times `steps` training steps (Adam, lr 1e-3) and `steps` inference forwards
 # (eval mode, no_grad) on the same batch shapes, and prints one JSON object on stdout:
-#   {"params": N, "trainable": N, "train": [s, ...], "inference": [s, ...], "torch": "2.x", "threads": T}
+#   {"params": N, "trainable": N, "train": [s, ...], "inference": [s, ...], "first": {"train": s,
+#    "inference": s} (the first warm-up step in this fresh process), "torch": "2.x", "threads": T}
 # Input (JSON on stdin): {"model", "config", "batch", "seq", "bag", "steps", "warmup", "threads"}.
 import copy
 import json
@@ -249,9 +250,15 @@ def infer_step():
     return float(out.sum())
 
 
-def timed(fn):
-    for _ in range(int(spec["warmup"])):
+first = {}
+
+
+def timed(fn, name):
+    for i in range(int(spec["warmup"])):
+        t = time.perf_counter()
         fn()
+        if i == 0:
+            first[name] = time.perf_counter() - t  # first step in this fresh process
     ts = []
     for _ in range(int(spec["steps"])):
         t = time.perf_counter()
@@ -268,7 +275,8 @@ out = {
     "threads": torch.get_num_threads(),
 }
 if "train-step" in scen:
-    out["train"] = timed(train_step)
+    out["train"] = timed(train_step, "train")
 if "inference" in scen:
-    out["inference"] = timed(infer_step)
+    out["inference"] = timed(infer_step, "inference")
+out["first"] = first
 print(json.dumps(out))

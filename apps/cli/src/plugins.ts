@@ -1,3 +1,4 @@
+import { commands as benchCommands } from '@meddl/bench';
 import { commands as distributedCommands } from '@meddl/distributed';
 import { commands as onnxCommands } from '@meddl/onnx';
 import { commands as reportCommands } from '@meddl/report';
@@ -22,6 +23,7 @@ export function allCommands(): CommandSpec[] {
     infoCommand,
     quickstartCommand(allQuickstarts()),
     ...domainCommands(),
+    ...benchCommands,
     ...distributedCommands,
     ...onnxCommands,
     ...reportCommands,

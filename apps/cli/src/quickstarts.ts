@@ -39,8 +39,8 @@ const tissuebert: QuickstartSpec = {
     const e = await evaluateTissueBert({ runDir: r.runDir });
     const dir = e.deconvolution.kinds[0];
     return {
-      headline: `read macro-F1 ${ci(e.classification.macroF1)}`,
-      secondary: `deconv RMSE ${dir.model.rmse.toFixed(3)} vs NNLS ${dir.nnls.rmse.toFixed(3)}`,
+      headline: `read macro-F1 ${ci(e.classification.macroF1)}${e.classification.bayes ? ` (Bayes ceiling ${e.classification.bayes.macroF1.estimate.toFixed(3)})` : ''}`,
+      secondary: `deconv RMSE ${dir.model.rmse.toFixed(3)} vs NNLS ${dir.nnls.rmse.toFixed(3)}${dir.bayes ? `, exact posteriors ${dir.bayes.rmse.toFixed(3)}` : ''}`,
       seconds: Math.round((Date.now() - t0) / 1000),
       run: r.runDir,
     };

@@ -66,11 +66,12 @@ export const MdfNetModelEntry = z.object({
   run: z.string(),
   /**
    * Per-finding temperatures (14, or one for all): calibrated p = sigmoid(logit / T). Without them,
-   * `calibrate: val` fits them at start-up on the run's validation split (certain labels only);
-   * with neither the model is listed as uncalibrated.
+   * `calibrate: run` takes the run's calibration.json (written by `meddl train mdf-net`) and falls
+   * back to `val`, which fits them at start-up on the run's validation split (certain labels
+   * only); `none` lists the model as uncalibrated.
    */
   temperatures: z.union([z.number().positive(), z.array(z.number().positive()).length(14)]).optional(),
-  calibrate: z.enum(['none', 'val']).default('val'),
+  calibrate: z.enum(['run', 'val', 'none']).default('run'),
   version: z.string().optional(),
   concurrency: z.number().int().positive().default(1),
   threads,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { OnnxSessionOptions } from '@meddl/onnx';
 import { parse as parseYaml } from 'yaml';
 import type { CrcMilRunConfigInput } from './config';
 import { CrcMilArgumentError } from './errors';
@@ -29,6 +30,31 @@ function requireString(options: Record<string, unknown>, name: string, what: str
   const v = options[name];
   if (typeof v !== 'string' || v === '') throw new CrcMilArgumentError(`--${name}`, `${what} is required`);
   return v;
+}
+
+const GRAPH_LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
+
+/** onnxruntime session options from --threads / --graph-optimization / --execution-providers. */
+export function onnxOptions(options: Record<string, unknown>): OnnxSessionOptions {
+  const o: OnnxSessionOptions = {};
+  if (options.threads !== undefined) {
+    const t = intOption(options, 'threads', 0);
+    if (t < 0) throw new CrcMilArgumentError('--threads', `expected >= 0, got ${t}`);
+    o.threads = t;
+  }
+  const level = options.graphOptimization;
+  if (level !== undefined) {
+    if (!GRAPH_LEVELS.includes(level as (typeof GRAPH_LEVELS)[number]))
+      throw new CrcMilArgumentError(
+        '--graph-optimization',
+        `expected one of ${GRAPH_LEVELS.join(', ')}, got '${String(level)}'`,
+      );
+    o.graphOptimizationLevel = level as OnnxSessionOptions['graphOptimizationLevel'];
+  }
+  const eps = options.executionProviders;
+  if (typeof eps === 'string' && eps !== '')
+    o.executionProviders = eps === 'auto' ? 'auto' : eps.split(',').map((e) => e.trim());
+  return o;
 }
 
 /** Reads a YAML run config and applies --name / --max-epochs overrides. */
@@ -159,16 +185,26 @@ export const commands: CrcMilCommand[] = [
     arguments: [{ name: 'slides...', description: 'slide files', required: true }],
     options: [
       {
-        flags: '--model <dir>',
-        description: 'model directory written by `meddl train crc-mil` (<run>/final)',
+        flags: '--model <path>',
+        description:
+          'model directory written by `meddl train crc-mil` (<run>/final), or a .onnx from `meddl export crc-mil` (with its .onnx.json sidecar)',
       },
       { flags: '--out <dir>', description: 'output directory', default: 'predictions' },
+      { flags: '--threads <n>', description: 'ONNX: onnxruntime intra-op threads (0 = its default)' },
+      {
+        flags: '--graph-optimization <level>',
+        description: 'ONNX: disabled | basic | extended | all (default all)',
+      },
+      {
+        flags: '--execution-providers <list>',
+        description: "ONNX: comma-separated providers in order, e.g. 'cuda,cpu' (default auto)",
+      },
     ],
     async run(args, options) {
       if (args.length === 0) throw new CrcMilArgumentError('slides', 'at least one slide is required');
-      const model = requireString(options, 'model', 'a model directory');
+      const model = requireString(options, 'model', 'a model directory or .onnx file');
       const out = typeof options.out === 'string' ? options.out : 'predictions';
-      const r = await predict(args, model, out);
+      const r = await predict(args, model, out, undefined, { onnx: onnxOptions(options) });
       for (const p of r) {
         console.log(
           p.status === 'predicted'

@@ -31,6 +31,14 @@ export const CrcMilRunConfigSchema = z.object({
       hidden: z.number().int().optional(),
       attnDim: z.number().int().optional(),
       dropout: z.number().optional(),
+      /** 'gated' attention pooling (CLAM) or 'transformer' (TransMIL-like attention between patches). */
+      aggregator: MilModelConfigSchema.shape.aggregator,
+      heads: MilModelConfigSchema.shape.heads,
+      layers: MilModelConfigSchema.shape.layers,
+    })
+    .refine((m) => !(m.multiScale && m.aggregator === 'transformer'), {
+      message: 'multiScale needs the gated aggregator (the transformer aggregator takes single-scale bags)',
+      path: ['aggregator'],
     })
     .prefault({}),
   training: z

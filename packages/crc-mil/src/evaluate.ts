@@ -11,19 +11,25 @@ import {
   concordanceIndex,
   dirichletUncertainty,
   kaplanMeier,
+  logLoss,
   logRankTest,
   medianSurvivalTime,
   predictiveEntropy,
+  type ReliabilityDiagram,
+  reliabilityDiagram,
   softmax,
   takeIndices,
 } from '@meddl/metrics';
 import {
+  type CalibrationSection,
   classificationSection,
   confusionSection,
   type Section as EvalSection,
   forestSection,
   gallerySection,
   headline,
+  type SurvivalSection,
+  survivalSection,
   writeEvalArtifact,
 } from '@meddl/report';
 import { Generator } from '@meddl/tensor';
@@ -296,6 +302,8 @@ export async function evaluate(
     slides: evalJson.slides,
     folds: cfg.cv.folds,
     seconds: evalJson.seconds,
+    calibration: calibrationReportSection(labels, raw, cal, k, cfg.eval.eceBins, foldModels),
+    survival: survival ? survivalReportSection(cfg, survival) : null,
   });
   writePredictionsCsv(runDir, cfg, predictions);
   const est = (e: { estimate: number | null; lower: number | null; upper: number | null }) => [
@@ -510,6 +518,7 @@ function survivalAnalysis(
   });
   const lr = groups.length >= 2 ? logRankTest(time, event, group) : null;
   return {
+    inputs: { time, event, risk, group: group.map((g) => cfg.classes[g] as string) },
     summary: {
       riskScore: `calibrated P(${s.riskClass})`,
       n: usable.length,
@@ -525,6 +534,78 @@ function survivalAnalysis(
     },
     kmRows,
   };
+}
+
+function reliabilityBins(d: ReliabilityDiagram): CalibrationSection['before'] {
+  const fin = (v: number) => (Number.isFinite(v) ? v : null);
+  return {
+    binEdges: Array.from(d.binEdges),
+    counts: Array.from(d.counts),
+    meanConfidence: Array.from(d.meanConfidence, fin),
+    observed: Array.from(d.observed, fin),
+    ece: d.ece,
+    mce: d.mce,
+  };
+}
+
+/**
+ * Top-label reliability of the pooled out-of-fold predictions before and after temperature scaling. Each
+ * fold has its own T (fitted on that fold's validation patients), so the section lists them instead of one.
+ */
+function calibrationReportSection(
+  labels: number[],
+  raw: Float64Array,
+  cal: Float64Array,
+  k: number,
+  bins: number,
+  folds: { fold: number; temperature: number }[],
+): CalibrationSection {
+  const before = reliabilityDiagram(labels, { data: raw, cols: k }, { bins });
+  const after = reliabilityDiagram(labels, { data: cal, cols: k }, { bins });
+  return {
+    type: 'calibration',
+    title: 'Calibration: out-of-fold, before and after temperature scaling',
+    description: `One temperature per fold: ${folds.map((f) => `fold ${f.fold + 1} T = ${f.temperature.toPrecision(3)}`).join(', ')}.`,
+    mode: 'top-label',
+    method: 'temperature scaling (Guo et al. 2017), one T per fold',
+    fittedOn: "each fold's validation patients (held out from its training set)",
+    before: reliabilityBins(before),
+    after: reliabilityBins(after),
+    nllBefore: logLoss(labels, { data: raw, cols: k }),
+    nllAfter: logLoss(labels, { data: cal, cols: k }),
+  };
+}
+
+/** Kaplan–Meier per predicted subtype with the log-rank test and the C-index (with its bootstrap CI). */
+function survivalReportSection(
+  cfg: CrcMilRunConfig,
+  survival: NonNullable<ReturnType<typeof survivalAnalysis>>,
+): SurvivalSection {
+  const { time, event, risk, group } = survival.inputs;
+  const present = new Set(group);
+  const section = survivalSection(time, event, group, {
+    title: 'Survival by predicted subtype (Kaplan–Meier, log-rank)',
+    description: `Risk score for the C-index: ${survival.summary.riskScore}; ${survival.summary.n} patients.`,
+    timeUnit: cfg.eval.survival?.time,
+    order: cfg.classes.filter((c) => present.has(c)),
+    risk,
+  });
+  const c = survival.summary.cIndex;
+  section.cIndex =
+    c.estimate === null
+      ? { value: null, reason: 'no comparable pairs' }
+      : {
+          value: c.estimate,
+          ...(c.lower !== null && c.upper !== null
+            ? {
+                lower: c.lower,
+                upper: c.upper,
+                confidence: cfg.eval.confidence,
+                method: `bootstrap (${cfg.eval.bootstrap})`,
+              }
+            : {}),
+        };
+  return section;
 }
 
 /** The full result of `meddl eval crc-mil` (eval.json holds the @meddl/report contract). */
@@ -545,7 +626,14 @@ function writeReportArtifact(
   k: number,
   pooled: ClassificationReport,
   subgroups: { column: string; value: string; report: ClassificationReport }[],
-  facts: { patients: number; slides: number; folds: number; seconds: number },
+  facts: {
+    patients: number;
+    slides: number;
+    folds: number;
+    seconds: number;
+    calibration: CalibrationSection;
+    survival: SurvivalSection | null;
+  },
 ): void {
   const heatmapDir = join(runDir, 'heatmaps');
   const heatmaps = existsSync(heatmapDir)
@@ -557,7 +645,9 @@ function writeReportArtifact(
   const sections: EvalSection[] = [
     classificationSection(labels, { data: calibrated, cols: k }, classes, {}),
     confusionSection(labels, { data: calibrated, cols: k }, classes),
+    facts.calibration,
   ];
+  if (facts.survival) sections.push(facts.survival);
   if (subgroups.length > 0)
     sections.push(
       forestSection(

@@ -39,7 +39,20 @@ export {
   milOnnxSignature,
   registerCrcMilExporter,
 } from './onnx-export';
-export { loadSavedModel, predict, type SlidePrediction, type TrainResult, train } from './predict';
+export {
+  type BagPrediction,
+  checkpointRunner,
+  loadSavedModel,
+  type MilEngine,
+  type MilRunner,
+  onnxRunner,
+  openMilRunner,
+  predict,
+  predictBag,
+  type SlidePrediction,
+  type TrainResult,
+  train,
+} from './predict';
 export {
   listSlides,
   type PreprocessConfig,
@@ -76,6 +89,16 @@ export {
 } from './synth/generator';
 export { detectTissue, patchGrid, segmentTissue, TISSUE_DEFAULTS, tissueFractionAt } from './tissue';
 export { batchItems, createMilModel, MilTask, trainModel } from './train';
+export {
+  fitVahadane,
+  normalizeVahadane,
+  positiveLasso2,
+  VAHADANE_ITERATIONS,
+  VAHADANE_LAMBDA,
+  VAHADANE_LAMBDA_C,
+  vahadane,
+  vahadaneConcentrations,
+} from './vahadane';
 
 import { registerCrcMilExporter } from './onnx-export';
 

@@ -137,4 +137,78 @@ describe('GatedAttentionMil', () => {
     expect(g.abs().sum().dataSync()[0]).toBeGreaterThan(0);
     m.dispose();
   });
+
+  it('transformer aggregator (TransMIL-like): keys, permutation equivariance, learns the key instance', () => {
+    const m = new GatedAttentionMil({
+      inDim: 4,
+      hidden: 16,
+      numClasses: 2,
+      dropout: 0,
+      head: 'softmax',
+      aggregator: 'transformer',
+      heads: 2,
+      layers: 2,
+    });
+    const keys = Object.keys(m.stateDict());
+    expect(keys).toContain('cls_token');
+    expect(keys).toContain('encoder.layers.1.self_attn.in_proj_weight');
+    expect(keys).toContain('encoder.norm.weight');
+    expect(keys.some((k) => k.startsWith('attention_'))).toBe(false);
+    expect(() => new GatedAttentionMil({ hidden: 16, heads: 3, aggregator: 'transformer' })).toThrow(
+      /must divide/,
+    );
+    const rnd = (s: number) => Math.sin(s * 12.9898) * 0.5;
+    const bag = (label: number, seed: number) => {
+      const d = new Float32Array(24);
+      for (let i = 0; i < 24; i++) d[i] = rnd(seed * 31 + i);
+      d[(seed % 6) * 4 + label] = 3;
+      return d;
+    };
+    // No positional encoding: permuting the patches permutes the attention and leaves the logits.
+    m.eval();
+    const x = bag(1, 5);
+    const perm = [3, 0, 5, 1, 4, 2];
+    const xp = new Float32Array(24);
+    perm.forEach((src, i) => {
+      xp.set(x.subarray(src * 4, src * 4 + 4), i * 4);
+    });
+    const a = m.forward(tf.tensor2d(x, [6, 4]));
+    const b = m.forward(tf.tensor2d(xp, [6, 4]));
+    const la = a.logits.dataSync();
+    const lb = b.logits.dataSync();
+    la.forEach((v, i) => {
+      expect(lb[i]).toBeCloseTo(v, 5);
+    });
+    const aa = a.attention.dataSync();
+    const ab = b.attention.dataSync();
+    expect(Array.from(aa).reduce((s, v) => s + v, 0)).toBeCloseTo(1, 5);
+    perm.forEach((src, i) => {
+      expect(ab[i]).toBeCloseTo(aa[src] as number, 5);
+    });
+    tf.dispose([a.logits, a.attention, b.logits, b.attention]);
+    m.train();
+    const opt = tf.train.adam(0.01);
+    const ce = (label: number, seed: number) =>
+      tf.losses.softmaxCrossEntropy(
+        tf.oneHot(tf.tensor1d([label], 'int32'), 2),
+        m.forward(tf.tensor2d(bag(label, seed), [6, 4])).logits,
+      ) as tf.Scalar;
+    const lossAt = () =>
+      tf.tidy(() => {
+        let s = 0;
+        for (let k = 0; k < 8; k++) s += ce(k % 2, k).dataSync()[0] as number;
+        return s / 8;
+      });
+    const before = lossAt();
+    let afterTwo = 0;
+    for (let step = 0; step < 60; step++) {
+      opt.minimize(() => ce(step % 2, step % 8), false, m.trainableParameters());
+      if (step === 1) afterTwo = tf.memory().numTensors;
+    }
+    const after = lossAt();
+    expect(tf.memory().numTensors).toBe(afterTwo);
+    expect(after).toBeLessThan(before * 0.6);
+    m.dispose();
+    opt.dispose();
+  });
 });

@@ -8,7 +8,13 @@
 // Evidential head: evidence = softplus(logits), α = evidence + 1, p = α / Σα, vacuity u = K / Σα.
 // State-dict keys are PyTorch's for the same layers: fc.weight, attention_a.weight, …, classifier.bias,
 // plus the feature standardization buffers feature_mean / feature_std.
-import { Dropout, Linear, Module } from '@meddl/nn';
+// `aggregator: 'transformer'` replaces the gated attention pooling with a TransMIL-like aggregator (Shao et
+// al. 2021, without its Nyström approximation and PPEG): a learned class token is prepended to h, a
+// pre-norm transformer encoder (@meddl/nn, torch.nn.TransformerEncoder keys `encoder.layers.N.*`) lets every
+// patch attend to every other, and the class token's output goes to the classifier. The attention returned
+// for heatmaps is the class token's attention over the patches in the last layer (mean over heads,
+// renormalized over the patches).
+import { Dropout, LayerNorm, Linear, Module, TransformerEncoder } from '@meddl/nn';
 import type { GraphBuilder, OnnxLowerable, OnnxValue } from '@meddl/onnx';
 import { Generator, tf } from '@meddl/tensor';
 import { z } from 'zod';
@@ -26,6 +32,11 @@ export const MilModelConfigSchema = z.object({
    * (shared attention_a/b/c) and then across the pooled scale vectors (scale_attention_a/b/c).
    */
   scales: z.number().int().min(1).default(1),
+  /** 'gated' (Ilse et al.; CLAM) or 'transformer' (TransMIL-like multi-head attention between patches). */
+  aggregator: z.enum(['gated', 'transformer']).default('gated'),
+  /** Transformer aggregator: heads (must divide hidden) and encoder layers. */
+  heads: z.number().int().min(1).default(4),
+  layers: z.number().int().min(1).default(2),
 });
 export type MilModelConfig = z.infer<typeof MilModelConfigSchema>;
 export type MilModelConfigInput = z.input<typeof MilModelConfigSchema>;
@@ -44,9 +55,13 @@ export interface MilOutput {
 export class GatedAttentionMil extends Module implements OnnxLowerable {
   readonly config: MilModelConfig;
   readonly fc: Linear;
-  readonly attentionA: Linear;
-  readonly attentionB: Linear;
-  readonly attentionC: Linear;
+  /** Gated attention (aggregator 'gated'); null for the transformer aggregator. */
+  readonly attentionA: Linear | null = null;
+  readonly attentionB: Linear | null = null;
+  readonly attentionC: Linear | null = null;
+  /** Transformer aggregator: class token [1, hidden] and the encoder; null for 'gated'. */
+  readonly clsToken: tf.Variable | null = null;
+  readonly encoder: TransformerEncoder | null = null;
   readonly classifier: Linear;
   readonly drop: Dropout;
   readonly scaleAttentionA: Linear | null = null;
@@ -62,9 +77,38 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
     this.featureMean = this.registerBuffer('feature_mean', tf.zeros([c.inDim]));
     this.featureStd = this.registerBuffer('feature_std', tf.ones([c.inDim]));
     this.fc = this.registerModule('fc', new Linear(c.inDim, c.hidden, { rng }));
-    this.attentionA = this.registerModule('attention_a', new Linear(c.hidden, c.attnDim, { rng }));
-    this.attentionB = this.registerModule('attention_b', new Linear(c.hidden, c.attnDim, { rng }));
-    this.attentionC = this.registerModule('attention_c', new Linear(c.attnDim, 1, { rng }));
+    if (c.aggregator === 'transformer') {
+      if (c.scales > 1)
+        throw new Error('MilModelConfig: the transformer aggregator takes single-scale bags (scales = 1)');
+      if (c.hidden % c.heads !== 0)
+        throw new Error(`MilModelConfig: heads (${c.heads}) must divide hidden (${c.hidden})`);
+      this.clsToken = this.registerParameter(
+        'cls_token',
+        tf.tensor2d(
+          Float32Array.from(rng.normalArray(c.hidden), (v) => 0.02 * v),
+          [1, c.hidden],
+        ),
+      );
+      this.encoder = this.registerModule(
+        'encoder',
+        new TransformerEncoder(
+          {
+            dModel: c.hidden,
+            nhead: c.heads,
+            dimFeedforward: 2 * c.hidden,
+            dropout: c.dropout,
+            normFirst: true,
+            rng,
+          },
+          c.layers,
+          { norm: new LayerNorm(c.hidden) },
+        ),
+      );
+    } else {
+      this.attentionA = this.registerModule('attention_a', new Linear(c.hidden, c.attnDim, { rng }));
+      this.attentionB = this.registerModule('attention_b', new Linear(c.hidden, c.attnDim, { rng }));
+      this.attentionC = this.registerModule('attention_c', new Linear(c.attnDim, 1, { rng }));
+    }
     if (c.scales > 1) {
       this.scaleAttentionA = this.registerModule(
         'scale_attention_a',
@@ -100,7 +144,16 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
     return tf.tidy(() => {
       const x = tf.div(tf.sub(bag, this.featureMean), this.featureStd);
       const h = this.drop.forward(tf.relu(this.fc.forward(x))) as tf.Tensor2D;
-      const scores = this.scores(h, this.attentionA, this.attentionB, this.attentionC);
+      if (this.encoder && this.clsToken) {
+        const t = this.transformerForward(h, this.encoder, this.clsToken);
+        return { logits: t.logits, attention: t.attention };
+      }
+      const scores = this.scores(
+        h,
+        this.attentionA as Linear,
+        this.attentionB as Linear,
+        this.attentionC as Linear,
+      );
       if (this.config.scales === 1 || !scaleIndex || !this.scaleAttentionA) {
         const attention = tf.softmax(scores) as tf.Tensor1D;
         const pooled = tf.matMul(tf.reshape(attention, [1, -1]), h);
@@ -137,6 +190,27 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
       });
       return { logits: this.classifier.forward(pooled) as tf.Tensor2D, attention };
     });
+  }
+
+  /** Class token + patches through the encoder; logits from the class token, attention from the last layer. */
+  private transformerForward(h: tf.Tensor2D, encoder: TransformerEncoder, cls: tf.Variable): MilOutput {
+    const n = h.shape[0];
+    let x: tf.Tensor = tf.expandDims(tf.concat([cls, h], 0), 0); // [1, N+1, hidden]
+    const layers = [...encoder.layers];
+    let weights: tf.Tensor | null = null;
+    layers.forEach((layer, i) => {
+      if (i === layers.length - 1) {
+        // The last layer's self-attention weights: the same computation as its forward (pre-norm).
+        const xn = layer.norm1.forward(x);
+        weights = layer.selfAttn.forward(xn, xn, xn, { needWeights: true }).weights; // [1, N+1, N+1]
+      }
+      x = layer.forward(x);
+    });
+    if (encoder.norm) x = encoder.norm.forward(x);
+    const token = tf.reshape(tf.slice(x, [0, 0, 0], [1, 1, -1]), [1, -1]);
+    const w = tf.reshape(tf.slice(weights as unknown as tf.Tensor, [0, 0, 1], [1, 1, n]), [n]);
+    const attention = tf.div(w, tf.sum(w)) as tf.Tensor1D;
+    return { logits: this.classifier.forward(token) as tf.Tensor2D, attention };
   }
 
   /**

@@ -13,7 +13,7 @@ import {
 } from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exportGatedAttentionMil } from './index'; // the package entry registers 'crc-mil'
+import { checkpointRunner, exportGatedAttentionMil, onnxRunner, predictBag } from './index'; // the package entry registers 'crc-mil'
 import { GatedAttentionMil, MIL_PRESETS } from './model';
 import { PreprocessConfigSchema } from './preprocess';
 
@@ -23,9 +23,9 @@ beforeAll(async () => {
 
 const IN_DIM = 24;
 
-function model(scales: number, seed: number): GatedAttentionMil {
+function model(scales: number, seed: number, head: 'softmax' | 'evidential' = 'softmax'): GatedAttentionMil {
   const m = new GatedAttentionMil(
-    { ...MIL_PRESETS.tiny, inDim: IN_DIM, numClasses: 3, scales },
+    { ...MIL_PRESETS.tiny, inDim: IN_DIM, numClasses: 3, scales, head },
     new Generator(seed),
   );
   // Non-trivial standardization so the buffers are exercised.
@@ -56,6 +56,22 @@ function parityCase(m: GatedAttentionMil, n: number, seed: number, scaleIndex?: 
   out.logits.dispose();
   out.attention.dispose();
   return c;
+}
+
+function saveModelDir(m: GatedAttentionMil, modelDir: string, temperature: number): void {
+  mkdirSync(modelDir, { recursive: true });
+  writeSafetensors(join(modelDir, 'model.safetensors'), m.stateDict(), { format: 'pt' });
+  writeFileSync(
+    join(modelDir, 'model.json'),
+    JSON.stringify({
+      classes: ['CMS1', 'CMS2', 'CMS4'],
+      model: m.config,
+      temperature,
+      preprocess: PreprocessConfigSchema.parse({ magnification: 20 }),
+      trainPatients: [],
+      valPatients: [],
+    }),
+  );
 }
 
 // The official ONNX checker (Debian python3-onnx); skipped when it is not installed.
@@ -97,6 +113,29 @@ describe('crc-mil ONNX export', () => {
     m.dispose();
   });
 
+  it('transformer aggregator: logits and attention equal forward within 1e-4; passes the ONNX checker', async () => {
+    const m = new GatedAttentionMil(
+      { ...MIL_PRESETS.tiny, inDim: IN_DIM, numClasses: 3, aggregator: 'transformer', heads: 4, layers: 2 },
+      new Generator(11),
+    );
+    const g = new Generator(12);
+    m.setFeatureStats(
+      Float32Array.from({ length: IN_DIM }, () => g.normal() * 0.5),
+      Float32Array.from({ length: IN_DIM }, () => 0.5 + g.uniform(0, 1)),
+    );
+    m.eval();
+    const exported = exportGatedAttentionMil(m);
+    const report = await onnxParity(
+      exported,
+      [1, 7, 50].map((n, i) => parityCase(m, n, 60 + i)),
+    );
+    expect(report.failures).toEqual([]);
+    expect(report.worst.logits).toBeLessThan(1e-4);
+    expect(report.worst.attention).toBeLessThan(1e-4);
+    if (python) expect(officialOnnxCheck({ transformer: exported.bytes }).map((r) => r.ok)).toEqual([true]);
+    m.dispose();
+  });
+
   it("registers 'crc-mil' and exports a saved <run>/final directory with a sidecar", async () => {
     expect(exportRegistry.names()).toContain('crc-mil');
     const dir = mkdtempSync(join(tmpdir(), 'crc-mil-onnx-'));
@@ -128,6 +167,63 @@ describe('crc-mil ONNX export', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('predict over the ONNX export (OnnxSession, session options) equals the checkpoint path within 1e-4', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crc-mil-onnx-predict-'));
+    try {
+      for (const [scales, head, T] of [
+        [1, 'evidential', 0.6],
+        [2, 'softmax', 1.9],
+      ] as const) {
+        const m = model(scales, 40 + scales, head);
+        const modelDir = join(dir, `final-${scales}`);
+        saveModelDir(m, modelDir, T);
+        m.dispose();
+        const out = join(dir, `crc-mil-${scales}.onnx`);
+        await runExport(exportRegistry, 'crc-mil', { checkpoint: modelDir, out });
+        const ckpt = checkpointRunner(modelDir);
+        const onnx = await onnxRunner(out, {
+          threads: 1,
+          graphOptimizationLevel: 'basic',
+          executionProviders: ['cpu'],
+        });
+        expect([ckpt.engine, onnx.engine]).toEqual(['checkpoint', 'onnx']);
+        expect(onnx.info.classes).toEqual(ckpt.info.classes);
+        expect(onnx.info.temperature).toBe(T);
+        expect(onnx.info.preprocess).toEqual(ckpt.info.preprocess);
+        const g = new Generator(77);
+        for (const n of [1, 9, 40]) {
+          const features = bag(n, 100 + n);
+          const si = scales > 1 ? Int32Array.from({ length: n }, () => g.int(2)) : undefined;
+          const a = await predictBag(ckpt, features, n, IN_DIM, si);
+          const b = await predictBag(onnx, features, n, IN_DIM, si);
+          expect(b.uncertainty.kind).toBe(a.uncertainty.kind);
+          expect(Math.abs(b.uncertainty.value - a.uncertainty.value)).toBeLessThan(1e-4);
+          a.probabilities.forEach((p, i) => {
+            expect(Math.abs((b.probabilities[i] as number) - p)).toBeLessThan(1e-4);
+          });
+          expect(b.attention.length).toBe(n);
+          a.attention.forEach((v, i) => {
+            expect(Math.abs((b.attention[i] as number) - v)).toBeLessThan(1e-4);
+          });
+          // Calibration is applied on both paths: T ≠ 1 changes the probabilities.
+          expect(a.probabilities.reduce((x, y) => x + y, 0)).toBeCloseTo(1, 9);
+        }
+        await ckpt.dispose();
+        await onnx.dispose();
+      }
+      // A model file that no longer matches its sidecar is refused, naming the file.
+      const out = join(dir, 'crc-mil-1.onnx');
+      const bytes = readFileSync(out);
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+      writeFileSync(out, bytes);
+      await expect(onnxRunner(out)).rejects.toThrow(/crc-mil-1\.onnx: sha256 .* does not match/);
+      rmSync(`${join(dir, 'crc-mil-2.onnx')}.json`);
+      await expect(onnxRunner(join(dir, 'crc-mil-2.onnx'))).rejects.toThrow(/missing sidecar/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it.skipIf(!python)('the single- and multi-scale exports pass the official ONNX checker', () => {
     const one = model(1, 3);
     const two = model(2, 5);

@@ -9,7 +9,10 @@ import {
   exportModule,
   exportRegistry,
   type GraphBuilder,
+  lowerLayerNorm,
   lowerLinear,
+  lowerMultiheadAttention,
+  lowerTransformerEncoderLayer,
   type OnnxValue,
   type TensorSignature,
 } from '@meddl/onnx';
@@ -19,9 +22,9 @@ import type { GatedAttentionMil } from './model';
 function gatedScores(
   b: GraphBuilder,
   h: OnnxValue,
-  a: GatedAttentionMil['attentionA'],
-  g: GatedAttentionMil['attentionB'],
-  c: GatedAttentionMil['attentionC'],
+  a: NonNullable<GatedAttentionMil['attentionA']>,
+  g: NonNullable<GatedAttentionMil['attentionB']>,
+  c: NonNullable<GatedAttentionMil['attentionC']>,
 ): OnnxValue {
   const gate = b.mul(b.node('Tanh', [lowerLinear(b, a, h)]), b.node('Sigmoid', [lowerLinear(b, g, h)]));
   return b.reshape(lowerLinear(b, c, gate), [-1]);
@@ -41,7 +44,14 @@ export function lowerGatedAttentionMil(
 ): OnnxValue[] {
   const x = b.div(b.sub(bag, b.param(model.featureMean)), b.param(model.featureStd));
   const h = b.node('Relu', [lowerLinear(b, model.fc, x)]); // dropout: identity in eval
-  const scores = gatedScores(b, h, model.attentionA, model.attentionB, model.attentionC); // [N]
+  if (model.encoder && model.clsToken) return lowerTransformerMil(b, model, h);
+  const scores = gatedScores(
+    b,
+    h,
+    model.attentionA as NonNullable<GatedAttentionMil['attentionA']>,
+    model.attentionB as NonNullable<GatedAttentionMil['attentionB']>,
+    model.attentionC as NonNullable<GatedAttentionMil['attentionC']>,
+  ); // [N]
   const multi = model.config.scales > 1 && model.scaleAttentionA !== null;
   if (!multi || !scaleIndex) {
     const attention = b.softmax(scores, 0);
@@ -73,6 +83,38 @@ export function lowerGatedAttentionMil(
   const attention = b.reshape(b.matmul(w, within), [-1]); // [N]
   return [lowerLinear(b, model.classifier, pooled), attention];
 }
+
+/** The transformer aggregator (see model.ts): class token + encoder; attention from the last layer. */
+function lowerTransformerMil(b: GraphBuilder, model: GatedAttentionMil, h: OnnxValue): OnnxValue[] {
+  const encoder = model.encoder as NonNullable<GatedAttentionMil['encoder']>;
+  let x = b.unsqueeze(
+    b.concat([b.param(model.clsToken as NonNullable<GatedAttentionMil['clsToken']>), h], 0),
+    [0],
+  );
+  const layers = [...encoder.layers];
+  let weights: OnnxValue | undefined;
+  layers.forEach((layer, i) => {
+    const src = x;
+    x = b.scope(`encoder.layers.${i}`, () => {
+      if (i === layers.length - 1) {
+        const xn = b.scope('norm1', () => lowerLayerNorm(b, layer.norm1, src));
+        weights = b.scope(
+          'self_attn',
+          () => lowerMultiheadAttention(b, layer.selfAttn, xn, xn, xn, { needWeights: true }).weights,
+        );
+      }
+      return lowerTransformerEncoderLayer(b, layer, src);
+    });
+  });
+  const norm = encoder.norm;
+  if (norm) x = b.scope('encoder.norm', () => lowerLayerNorm(b, norm, x));
+  const token = b.reshape(b.slice(x, [0, 0, 0], [1, 1, BIG], [0, 1, 2]), [1, -1]);
+  const w = b.reshape(b.slice(weights as OnnxValue, [0, 0, 1], [1, 1, BIG], [0, 1, 2]), [-1]); // [N]
+  const attention = b.div(w, b.reduce('ReduceSum', w, [0], true));
+  return [lowerLinear(b, model.classifier, token), attention];
+}
+
+const BIG = 2 ** 31 - 1;
 
 /** The graph signature of the exported MIL model. */
 export function milOnnxSignature(model: GatedAttentionMil): {

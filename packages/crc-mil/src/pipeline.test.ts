@@ -4,10 +4,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hdf5File, readFeatureBag } from '@meddl/data';
+import { exportRegistry, runExport } from '@meddl/onnx';
 import { readEvalArtifact } from '@meddl/report';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { commands } from './commands';
 import { evaluate } from './evaluate';
+import { registerCrcMilExporter } from './onnx-export';
 import { predict, train } from './predict';
 import { type PreprocessConfigInput, type PreprocessResult, preprocess } from './preprocess';
 import { type SynthResult, synthesize } from './synth/generator';
@@ -168,9 +170,26 @@ describe('cross-validation, training and prediction', () => {
     expect(artifact?.sections.map((x) => x.type)).toEqual([
       'classification',
       'confusion',
+      'calibration',
+      'survival',
       'forest',
       'gallery',
     ]);
+    // Reliability diagrams before/after temperature: the same ECE as the pooled report.
+    const calib = artifact?.sections.find((x) => x.type === 'calibration');
+    if (calib?.type !== 'calibration') throw new Error('no calibration section');
+    expect(calib.before.ece).toBeCloseTo(ev.pooled.eceBefore.estimate, 12);
+    expect(calib.after?.ece).toBeCloseTo(ev.pooled.eceAfter.estimate, 12);
+    expect(calib.before.counts.reduce((a, b) => a + b, 0)).toBe(ev.patients);
+    // Kaplan–Meier per predicted subtype with the same log-rank test and C-index as crc-mil-eval.json.
+    const surv = artifact?.sections.find((x) => x.type === 'survival');
+    if (surv?.type !== 'survival') throw new Error('no survival section');
+    expect(surv.curves.map((c) => c.label)).toEqual(
+      ev.survival.kaplanMeier.map((g: { predicted: string }) => g.predicted),
+    );
+    expect(surv.curves.reduce((a, c) => a + (c.n ?? 0), 0)).toBe(ev.survival.n);
+    if (ev.survival.logRank) expect(surv.logRank?.pValue).toBeCloseTo(ev.survival.logRank.pValue, 12);
+    expect(surv.cIndex?.value).toBeCloseTo(ev.survival.cIndex.estimate, 12);
     const assignment = ev.foldAssignment as Record<string, number>;
     expect(Object.keys(assignment).length).toBe(ev.patients);
     expect(ev.excludedPatients).toHaveLength(1); // the blank slide's patient
@@ -214,6 +233,23 @@ describe('cross-validation, training and prediction', () => {
     expect(existsSync(out[0]?.heatmap as string)).toBe(true);
     expect(out[1]?.status).toBe('rejected');
     expect(out[1]?.reason).toMatch(/no-tissue/);
+    expect(out[0]?.engine).toBe('checkpoint');
+    // The same chain with the MIL head exported to ONNX (`meddl export crc-mil`) and run by onnxruntime.
+    registerCrcMilExporter();
+    const onnxPath = join(dir, 'export', 'crc-mil.onnx');
+    await runExport(exportRegistry, 'crc-mil', { checkpoint: join(t.runDir, 'final'), out: onnxPath });
+    const viaOnnx = await predict([slideOk, slideBlank], onnxPath, join(dir, 'pred-onnx'), () => {}, {
+      onnx: { threads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'] },
+    });
+    expect(viaOnnx[0]?.engine).toBe('onnx');
+    expect(viaOnnx[0]?.predicted).toBe(out[0]?.predicted);
+    expect(viaOnnx[0]?.patches).toBe(out[0]?.patches);
+    for (const [c, v] of Object.entries(out[0]?.probabilities ?? {}))
+      expect(Math.abs((viaOnnx[0]?.probabilities?.[c] as number) - v)).toBeLessThan(1e-4);
+    expect(
+      Math.abs((viaOnnx[0]?.uncertainty?.value as number) - (out[0]?.uncertainty?.value as number)),
+    ).toBeLessThan(1e-4);
+    expect(viaOnnx[1]?.status).toBe('rejected');
   }, 120_000);
 
   it('multi-scale: 20x + 10x bags with per-patch magnifications, a model over both, prediction', async () => {

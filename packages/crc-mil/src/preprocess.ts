@@ -18,6 +18,7 @@ import { measurePatch, QC_DEFAULTS, QC_REASONS, type QcReason, qcReason } from '
 import { macenko, normalizeReinhard, REINHARD_DEFAULT_TARGET } from './stain';
 import { writeAtomic } from './synth/generator';
 import { detectTissue, patchGrid, TISSUE_DEFAULTS, targetDownsample } from './tissue';
+import { vahadane } from './vahadane';
 
 export const PreprocessConfigSchema = z
   .object({
@@ -46,7 +47,7 @@ export const PreprocessConfigSchema = z
         minLaplacianVariance: z.number().default(QC_DEFAULTS.minLaplacianVariance),
       })
       .prefault({}),
-    stainNorm: z.enum(['macenko', 'reinhard', 'none']).default('macenko'),
+    stainNorm: z.enum(['macenko', 'vahadane', 'reinhard', 'none']).default('macenko'),
     /** Reinhard target L*a*b* statistics (default REINHARD_DEFAULT_TARGET). */
     reinhardTarget: z
       .object({
@@ -195,7 +196,7 @@ export function listSlides(source: string): SlideInput[] {
 }
 
 /** Reads one patch at the grid's level and area-resizes it to patchSize. */
-async function readPatch(
+export async function readPatch(
   slide: SlideReader,
   x: number,
   y: number,
@@ -338,6 +339,10 @@ async function processSlide(
         let pixels = patch.data;
         if (cfg.stainNorm === 'macenko') {
           const norm = macenko(pixels);
+          if (norm) pixels = norm;
+          else rec.stain_fallback++;
+        } else if (cfg.stainNorm === 'vahadane') {
+          const norm = vahadane(pixels);
           if (norm) pixels = norm;
           else rec.stain_fallback++;
         } else if (cfg.stainNorm === 'reinhard') {

@@ -100,7 +100,7 @@ export function symmetricEigen3(m: readonly number[]): { values: number[]; vecto
   };
 }
 
-function opticalDensity(rgb: Uint8Array, io: number): Float64Array {
+export function opticalDensity(rgb: Uint8Array, io: number): Float64Array {
   const od = new Float64Array(rgb.length);
   for (let i = 0; i < rgb.length; i++) od[i] = -Math.log(((rgb[i] as number) + 1) / io);
   return od;

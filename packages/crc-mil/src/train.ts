@@ -131,6 +131,9 @@ export function createMilModel(cfg: CrcMilRunConfig, inDim: number, seed: number
       attnDim: cfg.model.attnDim ?? preset.attnDim,
       dropout: cfg.model.dropout ?? preset.dropout,
       scales: cfg.model.multiScale ? scaleList(cfg).length : 1,
+      aggregator: cfg.model.aggregator,
+      heads: cfg.model.heads,
+      layers: cfg.model.layers,
     },
     new Generator(seed),
   );

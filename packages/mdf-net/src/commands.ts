@@ -57,6 +57,44 @@ const configOptions = [
   { flags: '--stage2-epochs <n>', description: 'override stage2.epochs' },
 ];
 
+const predictOptions = [
+  { flags: '--image <path>', description: 'DICOM or PNG chest radiograph' },
+  { flags: '--report <path>', description: 'report text file' },
+  {
+    flags: '--clinical <k=v,...>',
+    description: 'triage values, e.g. age=70,temperature=38.5,o2sat=91,sex=F',
+  },
+  { flags: '--json', description: 'print one JSON object instead of a table' },
+];
+
+async function runPredict(args: string[], options: Record<string, unknown>): Promise<void> {
+  if (!args[0]) throw new MdfNetArgumentError('model', 'a run directory or .onnx file is required');
+  const clinical: Record<string, string> = {};
+  if (typeof options.clinical === 'string') {
+    for (const kv of options.clinical.split(',')) {
+      const [k, v] = kv.split('=');
+      if (!k || v === undefined)
+        throw new MdfNetArgumentError('--clinical', `expected key=value, got '${kv}'`);
+      clinical[k.trim()] = v.trim();
+    }
+  }
+  let report: string | undefined;
+  if (typeof options.report === 'string') {
+    try {
+      report = readFileSync(options.report, 'utf8');
+    } catch (e) {
+      throw new MdfNetArgumentError('--report', `${options.report}: ${(e as Error).message}`);
+    }
+  }
+  const p = await predict(args[0], {
+    image: typeof options.image === 'string' ? options.image : undefined,
+    report,
+    clinical,
+  });
+  if (options.json) console.log(JSON.stringify(p));
+  else for (const [f, v] of Object.entries(p)) console.log(`${f.padEnd(28)} ${v.toFixed(4)}`);
+}
+
 const f4 = (v: number) => (Number.isNaN(v) ? '  n/a ' : v.toFixed(4));
 
 export const commands: MdfNetCommand[] = [
@@ -157,36 +195,25 @@ export const commands: MdfNetCommand[] = [
     },
   },
   {
-    path: ['mdf-net', 'predict'],
-    description: 'Probabilities of the 14 findings for one study',
-    arguments: [{ name: 'runDir', description: 'trained run directory', required: true }],
-    options: [
-      { flags: '--image <path>', description: 'DICOM or PNG chest radiograph' },
-      { flags: '--report <path>', description: 'report text file' },
+    path: ['predict', 'mdf-net'],
+    description:
+      'Calibrated probabilities of the 14 findings for one study, from a run directory (checkpoint) or an exported .onnx (meddl export mdf-net)',
+    arguments: [
       {
-        flags: '--clinical <k=v,...>',
-        description: 'triage values, e.g. age=70,temperature=38.5,o2sat=91,sex=F',
+        name: 'model',
+        description: 'trained run directory, or an exported .onnx with its .onnx.json sidecar',
+        required: true,
       },
     ],
-    async run(args, options) {
-      if (!args[0]) throw new MdfNetArgumentError('runDir', 'a run directory is required');
-      const clinical: Record<string, string> = {};
-      if (typeof options.clinical === 'string') {
-        for (const kv of options.clinical.split(',')) {
-          const [k, v] = kv.split('=');
-          if (!k || v === undefined)
-            throw new MdfNetArgumentError('--clinical', `expected key=value, got '${kv}'`);
-          clinical[k.trim()] = v.trim();
-        }
-      }
-      const report = typeof options.report === 'string' ? readFileSync(options.report, 'utf8') : undefined;
-      const p = await predict(args[0], {
-        image: typeof options.image === 'string' ? options.image : undefined,
-        report,
-        clinical,
-      });
-      for (const [f, v] of Object.entries(p)) console.log(`${f.padEnd(28)} ${v.toFixed(4)}`);
-    },
+    options: predictOptions,
+    run: runPredict,
+  },
+  {
+    path: ['mdf-net', 'predict'],
+    description: 'Same as predict mdf-net',
+    arguments: [{ name: 'model', description: 'run directory or exported .onnx', required: true }],
+    options: predictOptions,
+    run: runPredict,
   },
   {
     path: ['mdf-net', 'search'],

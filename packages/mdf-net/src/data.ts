@@ -112,6 +112,9 @@ export interface PreparedStudy {
   acuity: number;
   hasClinical: boolean;
   labels: LabelValue[];
+  /** Embeddings from frozen ONNX encoders (attachEncoderEmbeddings), when the run uses them. */
+  imageEmbedding?: Float32Array;
+  textEmbedding?: Float32Array;
 }
 
 export interface PreparedData {

@@ -21,3 +21,19 @@ export class MdfNetArgumentError extends Error {
     this.argument = argument;
   }
 }
+
+/**
+ * A pretrained encoder brought as an ONNX file that cannot be used: missing, unreadable, or its
+ * inputs/outputs do not fit what mdf-net feeds it. Names the file and lists each problem.
+ */
+export class MdfNetEncoderError extends Error {
+  readonly meddl = true;
+  readonly file: string;
+  readonly problems: string[];
+  constructor(file: string, problems: string[], expected?: string) {
+    super(`${file}: ${problems.join('; ')}${expected ? ` (expected ${expected})` : ''}`);
+    this.name = 'MdfNetEncoderError';
+    this.file = file;
+    this.problems = problems;
+  }
+}

@@ -3,24 +3,44 @@
  * macro/micro F1 at 0.5, each with percentile-bootstrap CIs (@meddl/metrics); the ablation over the
  * 7 modality subsets with DeLong tests of each against the full model; prediction for new studies.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { auroc, averagePrecision, bootstrapCI, delongAuroc, delongTest } from '@meddl/metrics';
-import { forestSection, headline, tableSection, writeEvalArtifact } from '@meddl/report';
+import { OnnxSession, type TensorData } from '@meddl/onnx';
+import {
+  binaryCalibrationSection,
+  type ClassificationSection,
+  forestSection,
+  headline,
+  multilabelClassificationSection,
+  type Section,
+  tableSection,
+  writeEvalArtifact,
+} from '@meddl/report';
 import { Generator, tf } from '@meddl/tensor';
-import { encodeClinical, parseClinicalRow, VITALS } from './clinical';
-import { type PreparedData, prepareData } from './data';
-import { MdfNetArgumentError } from './errors';
-import { preprocessImage } from './image';
+import { collectLogits } from './calibrate';
+import {
+  CLINICAL_NUMERIC_DIM,
+  type ClinicalStats,
+  encodeClinical,
+  parseClinicalRow,
+  VITALS,
+} from './clinical';
+import { type PreparedData, type PreparedStudy, prepareData } from './data';
+import { MdfNetArgumentError, MdfNetDataError } from './errors';
+import { type Normalization, normalizeImage, preprocessImage } from './image';
 import { FINDINGS } from './labels';
 import { createModel, type MdfNet, MODALITIES, type Modality } from './model';
-import { batchInputs } from './task';
+import { batchInputs, collateStudies, type MdfNetBatch } from './task';
 import { ReportTokenizer } from './text';
 import {
+  attachRunEmbeddings,
   loadBestCheckpoint,
+  type MdfNetRunConfig,
   type MdfNetRunConfigInput,
   MdfNetRunConfigSchema,
   makeLoader,
+  type RunFiles,
   readRunFiles,
   splitIndices,
   train,
@@ -134,28 +154,22 @@ export function summaryMetrics(
   };
 }
 
-/** Sigmoid probabilities of the model over a split. */
+/** Raw and calibrated (σ(z / T_k)) probabilities of the model over a split. */
 async function predictSplit(
   model: MdfNet,
   data: PreparedData,
   indices: number[],
   config: ReturnType<typeof MdfNetRunConfigSchema.parse>,
-): Promise<{ probs: Float32Array; target: Float32Array; certain: Float32Array }> {
-  model.eval();
+  temperatures: number[],
+): Promise<{ probs: Float32Array; rawProbs: Float32Array; target: Float32Array; certain: Float32Array }> {
   const loader = makeLoader(data, indices, config, model.config, false);
-  const probs: number[] = [];
-  const target: number[] = [];
-  const certain: number[] = [];
-  for await (const { data: b } of loader.batches(0)) {
-    const p = tf.tidy(() => tf.sigmoid(model.forward(batchInputs(b, config.normalization))).dataSync());
-    probs.push(...p);
-    target.push(...b.certainTarget);
-    certain.push(...b.certain);
-  }
+  const { logits, target, certain } = await collectLogits(model, loader, config.normalization);
+  const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
   return {
-    probs: Float32Array.from(probs),
-    target: Float32Array.from(target),
-    certain: Float32Array.from(certain),
+    probs: logits.map((z, i) => sigmoid(z / temperatures[i % K])),
+    rawProbs: logits.map(sigmoid),
+    target,
+    certain,
   };
 }
 
@@ -186,10 +200,23 @@ export async function evaluate(
       seed: config.trainer.seed,
       clinicalStats: files.clinicalStats,
     });
+    await attachRunEmbeddings(
+      data.studies,
+      config.encoders,
+      files.modelConfig.maxTokens,
+      files.encoderSha256,
+    );
     const indices = splitIndices(data, split);
     if (indices.length === 0)
       throw new MdfNetArgumentError('split', `the ${split} split of ${config.data.dir} is empty`);
-    const { probs, target, certain } = await predictSplit(model, data, indices, config);
+    const temperatures = readCalibration(runDir);
+    const { probs, rawProbs, target, certain } = await predictSplit(
+      model,
+      data,
+      indices,
+      config,
+      temperatures,
+    );
     const perLabel: LabelResult[] = FINDINGS.map((finding, k) => {
       const { y, s } = column(probs, target, certain, k);
       const positives = y.filter((v) => v === 1).length;
@@ -244,7 +271,7 @@ export async function evaluate(
     };
     const { probs: _p, target: _t, certain: _c, ...json } = result;
     writeAtomic(join(runDir, EVAL_FILE), `${JSON.stringify({ ...json, resamples }, null, 2)}\n`);
-    writeReportArtifact(result, resamples);
+    writeReportArtifact(result, resamples, { rawProbs, temperatures });
     writeAtomic(
       join(runDir, 'per_label.csv'),
       `finding,positives,negatives,auroc,auroc_lower,auroc_upper,auprc\n${perLabel
@@ -398,7 +425,83 @@ export async function ablate(
       2,
     )}\n`,
   );
+  writeAblationArtifact(dir, rows, full);
   return { dir, rows };
+}
+
+/**
+ * eval.json for the ablation directory (@meddl/report contract): the mean AUROC of each subset with
+ * its bootstrap CI and paired-bootstrap difference to the full model, and a table of per-finding
+ * DeLong p-values against the full model. `meddl report <ablation dir>` renders it.
+ */
+function writeAblationArtifact(dir: string, rows: AblationRow[], full: AblationRow): void {
+  const name = (r: AblationRow) => r.modalities.join(' + ');
+  writeEvalArtifact(dir, {
+    model: 'mdf-net',
+    split: full.eval.split,
+    data: {
+      name: 'chest X-ray studies',
+      facts: { studies: full.eval.studies, subsets: rows.length },
+    },
+    headline: [
+      headline(
+        'full_mean_auroc',
+        {
+          value: fin(full.eval.meanAuroc.value) ?? null,
+          lower: fin(full.eval.meanAuroc.lower),
+          upper: fin(full.eval.meanAuroc.upper),
+        },
+        { label: `Mean AUROC, ${name(full)}` },
+      ),
+    ],
+    sections: [
+      {
+        type: 'ablation',
+        title: 'Modality ablation: mean AUROC over findings',
+        description:
+          'CIs: percentile bootstrap over studies; difference: paired bootstrap against the reference (its CI in the table below). Per-finding DeLong p-values are in the next table (a DeLong test of a mean over findings with different certain subsets is not defined, so no p-value here).',
+        metric: 'mean AUROC',
+        reference: name(full),
+        test: 'DeLong (paired, two-sided), per finding',
+        rows: rows.map((r) => ({
+          name: name(r),
+          value: fin(r.eval.meanAuroc.value) ?? null,
+          lower: fin(r.eval.meanAuroc.lower),
+          upper: fin(r.eval.meanAuroc.upper),
+          difference: r === full ? 0 : (fin(r.meanAurocDiff.value) ?? null),
+          pValue: null,
+        })),
+      },
+      tableSection(
+        ['modalities', 'mean AUROC', 'Δ vs full', 'Δ lower', 'Δ upper', 'mean AUPRC', 'macro F1', 'micro F1'],
+        rows.map((r) => [
+          name(r),
+          fin(r.eval.meanAuroc.value) ?? null,
+          fin(r.meanAurocDiff.value) ?? null,
+          fin(r.meanAurocDiff.lower) ?? null,
+          fin(r.meanAurocDiff.upper) ?? null,
+          fin(r.eval.meanAuprc.value) ?? null,
+          fin(r.eval.macroF1.value) ?? null,
+          fin(r.eval.microF1.value) ?? null,
+        ]),
+        { title: 'Summary metrics per modality subset' },
+      ),
+      tableSection(
+        ['finding', ...rows.filter((r) => r !== full).map((r) => `p (${name(r)})`)],
+        FINDINGS.map((f, k) => [f, ...rows.filter((r) => r !== full).map((r) => fin(r.delongP[k]) ?? null)]),
+        {
+          title: `DeLong p-values per finding against ${name(full)}`,
+          description:
+            'Two-sided paired DeLong test of AUROC per finding; empty where a label has fewer than 2 positives or negatives.',
+        },
+      ),
+      tableSection(
+        ['finding', ...rows.map((r) => `AUROC (${name(r)})`)],
+        FINDINGS.map((f, k) => [f, ...rows.map((r) => fin(r.eval.perLabel[k].auroc) ?? null)]),
+        { title: 'AUROC per finding and modality subset' },
+      ),
+    ],
+  });
 }
 
 export interface PredictInput {
@@ -408,70 +511,259 @@ export interface PredictInput {
   clinical?: Record<string, string>;
 }
 
-/** Probabilities per finding for one study, from a run's best checkpoint. */
-export async function predict(runDirInput: string, input: PredictInput): Promise<Record<string, number>> {
-  const { model, files } = await loadRun(resolve(runDirInput));
+/** What prediction needs besides weights; read from a run directory or an ONNX sidecar. */
+interface PredictContext {
+  modalities: Modality[];
+  imageSize: number;
+  maxTokens: number;
+  normalization: Normalization;
+  tokenizer: string;
+  clinicalStats: ClinicalStats;
+  encoders: MdfNetRunConfig['encoders'];
+  encoderSha256: RunFiles['encoderSha256'];
+}
+
+/** One study as a batch of one: preprocessed image, tokens, clinical vector, encoder embeddings. */
+async function studyBatch(ctx: PredictContext, input: PredictInput): Promise<MdfNetBatch> {
+  for (const m of ctx.modalities) {
+    if (m === 'image' && !input.image) throw new MdfNetArgumentError('image', 'this model needs an image');
+    if (m === 'text' && input.report === undefined)
+      throw new MdfNetArgumentError('report', 'this model needs a report');
+  }
+  const enc = ReportTokenizer.fromFile(ctx.tokenizer, ctx.maxTokens).encode(input.report ?? '');
+  const c = encodeClinical(
+    parseClinicalRow(
+      Object.fromEntries([...VITALS, 'sex', 'acuity'].map((k) => [k, input.clinical?.[k] ?? ''])),
+      '<clinical>',
+      1,
+    ),
+    ctx.clinicalStats,
+  );
+  const image = input.image
+    ? await preprocessImage(input.image, ctx.imageSize)
+    : new Float32Array(ctx.imageSize ** 2);
+  const study: PreparedStudy = {
+    studyId: 'predict',
+    image: input.image ? image : null,
+    tokens: input.report !== undefined ? enc.ids : null,
+    attention: input.report !== undefined ? enc.attentionMask : null,
+    clinicalNumeric: c.numeric,
+    sex: c.sex,
+    acuity: c.acuity,
+    hasClinical: true,
+    labels: FINDINGS.map(() => null) as PreparedStudy['labels'],
+  };
+  await attachRunEmbeddings([study], ctx.encoders, ctx.maxTokens, ctx.encoderSha256);
+  const batch = collateStudies([study], {
+    imageSize: ctx.imageSize,
+    maxTokens: ctx.maxTokens,
+    policy: 'ignore',
+    clinicalDim: CLINICAL_NUMERIC_DIM,
+  });
+  return batch;
+}
+
+function calibrated(logits: ArrayLike<number>, temperatures: number[]): Record<string, number> {
+  return Object.fromEntries(
+    FINDINGS.map((f, k) => [f, 1 / (1 + Math.exp(-logits[k] / (temperatures[k] ?? 1)))]),
+  );
+}
+
+/**
+ * Probabilities per finding for one study (sigmoid of the logits divided by the run's
+ * temperature), from either
+ *   - a run directory: its best checkpoint, run on the tensor backend, or
+ *   - an exported `.onnx` file (`meddl export mdf-net`): run through OnnxSession, with the
+ *     preprocessing read from its `<file>.json` sidecar.
+ * Both paths share the preprocessing and give the same structure.
+ */
+export async function predict(source: string, input: PredictInput): Promise<Record<string, number>> {
+  const path = resolve(source);
+  if (path.endsWith('.onnx')) return predictOnnx(path, input);
+  const { model, files } = await loadRun(path);
   try {
-    const mc = files.modelConfig;
     const config = MdfNetRunConfigSchema.parse(files.config);
-    for (const m of mc.modalities) {
-      if (m === 'image' && !input.image) throw new MdfNetArgumentError('image', 'this model needs an image');
-      if (m === 'text' && input.report === undefined)
-        throw new MdfNetArgumentError('report', 'this model needs a report');
-    }
-    const tok = ReportTokenizer.fromFile(files.tokenizer, mc.maxTokens);
-    const enc = tok.encode(input.report ?? '');
-    const c = encodeClinical(
-      parseClinicalRow(
-        Object.fromEntries([...VITALS, 'sex', 'acuity'].map((k) => [k, input.clinical?.[k] ?? ''])),
-        '<clinical>',
-        1,
-      ),
-      files.clinicalStats,
+    const mc = files.modelConfig;
+    const batch = await studyBatch(
+      {
+        modalities: mc.modalities,
+        imageSize: mc.imageSize,
+        maxTokens: mc.maxTokens,
+        normalization: config.normalization,
+        tokenizer: files.tokenizer,
+        clinicalStats: files.clinicalStats,
+        encoders: config.encoders,
+        encoderSha256: files.encoderSha256,
+      },
+      input,
     );
-    const image = input.image
-      ? await preprocessImage(input.image, mc.imageSize)
-      : new Float32Array(mc.imageSize ** 2);
     model.eval();
-    const probs = tf.tidy(() =>
-      tf
-        .sigmoid(
-          model.forward(
-            batchInputs(
-              {
-                size: 1,
-                imageSize: mc.imageSize,
-                images: image,
-                tokens: enc.ids,
-                attention: Int32Array.from(enc.attentionMask),
-                maxTokens: mc.maxTokens,
-                clinical: c.numeric,
-                sex: Int32Array.of(c.sex),
-                acuity: Int32Array.of(c.acuity),
-                target: new Float32Array(K),
-                mask: new Float32Array(K),
-                certain: new Float32Array(K),
-                certainTarget: new Float32Array(K),
-              },
-              config.normalization,
-            ),
-          ),
-        )
-        .dataSync(),
-    );
-    return Object.fromEntries(FINDINGS.map((f, k) => [f, probs[k]]));
+    const logits = tf.tidy(() => model.forward(batchInputs(batch, config.normalization)).dataSync());
+    return calibrated(logits, readCalibration(path));
   } finally {
     model.dispose();
   }
 }
+
+interface MdfNetSidecar {
+  model: string;
+  sha256: string;
+  calibration?: { temperatures: number[] };
+  preprocessing: {
+    modalities: Modality[];
+    imageSize: number;
+    imageNormalization: Normalization;
+    maxTokens: number;
+    tokenizer: string;
+    clinicalStats: ClinicalStats;
+    encoders?: MdfNetRunConfig['encoders'];
+    encoderSha256?: RunFiles['encoderSha256'];
+  };
+}
+
+async function predictOnnx(path: string, input: PredictInput): Promise<Record<string, number>> {
+  const sidecarPath = `${path}.json`;
+  if (!existsSync(sidecarPath))
+    throw new MdfNetArgumentError('model', `${sidecarPath} (the export sidecar) does not exist`);
+  let sidecar: MdfNetSidecar;
+  try {
+    sidecar = JSON.parse(readFileSync(sidecarPath, 'utf8')) as MdfNetSidecar;
+  } catch (e) {
+    throw new MdfNetDataError(sidecarPath, `not JSON: ${(e as Error).message}`);
+  }
+  if (sidecar.model !== 'mdf-net' || !sidecar.preprocessing)
+    throw new MdfNetDataError(sidecarPath, `not an mdf-net export sidecar (model '${sidecar.model}')`);
+  const p = sidecar.preprocessing;
+  const temperatures = sidecar.calibration?.temperatures ?? FINDINGS.map(() => 1);
+  const b = await studyBatch(
+    {
+      modalities: p.modalities,
+      imageSize: p.imageSize,
+      maxTokens: p.maxTokens,
+      normalization: p.imageNormalization,
+      tokenizer: p.tokenizer,
+      clinicalStats: p.clinicalStats,
+      encoders: p.encoders,
+      encoderSha256: p.encoderSha256,
+    },
+    input,
+  );
+  const session = await OnnxSession.create(path);
+  try {
+    const S = p.imageSize;
+    const L = p.maxTokens;
+    const all: Record<string, TensorData> = {
+      images: { data: normalizeImage(b.images, p.imageNormalization), dims: [1, S, S] },
+      tokens: { data: b.tokens, dims: [1, L] },
+      attention: { data: b.attention, dims: [1, L] },
+      clinical: { data: b.clinical, dims: [1, CLINICAL_NUMERIC_DIM] },
+      sex: { data: b.sex, dims: [1] },
+      acuity: { data: b.acuity, dims: [1] },
+      ...(b.imageEmbeddings
+        ? { image_embeddings: { data: b.imageEmbeddings, dims: [1, b.imageEmbeddings.length] } }
+        : {}),
+      ...(b.textEmbeddings
+        ? { text_embeddings: { data: b.textEmbeddings, dims: [1, b.textEmbeddings.length] } }
+        : {}),
+    };
+    const feeds = Object.fromEntries(session.inputs.map((i) => [i.name, all[i.name]]).filter(([, v]) => v));
+    const out = await session.run(feeds as Record<string, TensorData>, ['logits']);
+    return calibrated(out.logits.data as Float32Array, temperatures);
+  } finally {
+    await session.release();
+  }
+}
+
+/** Per-finding temperatures of a run (calibration.json), or all 1 when it has none. */
+export function readCalibration(runDir: string): number[] {
+  const file = join(runDir, CALIBRATION_FILE);
+  if (!existsSync(file)) return FINDINGS.map(() => 1);
+  const t = (JSON.parse(readFileSync(file, 'utf8')) as { temperatures?: unknown }).temperatures;
+  if (!Array.isArray(t) || t.length !== FINDINGS.length || !t.every((v) => typeof v === 'number' && v > 0))
+    throw new MdfNetDataError(file, `expected temperatures: ${FINDINGS.length} positive numbers`);
+  return t as number[];
+}
+
+export const CALIBRATION_FILE = 'calibration.json';
 
 /** The full result of `meddl eval mdf-net` (eval.json holds the @meddl/report contract). */
 export const EVAL_FILE = 'mdf-net-eval.json';
 
 const fin = (v: number): number | undefined => (Number.isFinite(v) ? v : undefined);
 
+/**
+ * ROC and PR curves per finding, each over the studies whose label for that finding is certain
+ * (positive or negative; uncertain and missing cells are left out, as in the AUROC above).
+ */
+export function perFindingCurves(r: Pick<EvalResult, 'probs' | 'target' | 'certain' | 'studies'>): Section[] {
+  const perClass: ClassificationSection['perClass'] = [];
+  FINDINGS.forEach((finding, k) => {
+    const { y, s } = column(r.probs, r.target, r.certain, k);
+    if (y.length === 0) return;
+    const one = multilabelClassificationSection(
+      y.map((v) => [v]),
+      s.map((v) => [v]),
+      [finding],
+    );
+    perClass.push(one.perClass[0]);
+  });
+  if (perClass.length === 0) return [];
+  const mean = (vals: Array<number | null>) => {
+    const ok = vals.filter((v): v is number => v !== null);
+    return ok.length ? { value: ok.reduce((a, b) => a + b, 0) / ok.length } : { value: null };
+  };
+  return [
+    {
+      type: 'classification',
+      task: 'multilabel',
+      title: 'ROC and precision–recall curves per finding',
+      description:
+        'Each finding over the studies with a certain label for it (uncertain and missing labels left out); probabilities after temperature scaling (calibration.json).',
+      classNames: perClass.length >= 2 ? perClass.map((c) => c.className) : [perClass[0].className, '(none)'],
+      n: r.studies,
+      macroAuroc: mean(perClass.map((c) => c.auroc.value)),
+      macroAveragePrecision: mean(perClass.map((c) => c.averagePrecision.value)),
+      perClass,
+    },
+  ];
+}
+
+/** Reliability of the pooled certain label cells before and after the run's temperatures. */
+function calibrationSections(
+  r: EvalResult,
+  c: { rawProbs: Float32Array; temperatures: number[] },
+): Section[] {
+  const y: number[] = [];
+  const before: number[] = [];
+  const after: number[] = [];
+  for (let i = 0; i < r.certain.length; i++)
+    if (r.certain[i]) {
+      y.push(r.target[i]);
+      before.push(c.rawProbs[i]);
+      after.push(r.probs[i]);
+    }
+  if (!y.includes(0) || !y.includes(1)) return [];
+  const calibrated = c.temperatures.some((t) => t !== 1);
+  return [
+    binaryCalibrationSection(y, before, {
+      title: 'Calibration over all findings (certain labels pooled)',
+      description: c.temperatures.every((t) => t === c.temperatures[0])
+        ? `One temperature fitted on the validation split: ${c.temperatures[0].toFixed(3)}.`
+        : `Per-finding temperatures fitted on the validation split: ${FINDINGS.map((f, k) => `${f} ${c.temperatures[k].toFixed(2)}`).join(', ')}.`,
+      bins: 10,
+      ...(calibrated
+        ? { probsAfter: after, method: 'per-finding temperature scaling', fittedOn: 'val' }
+        : {}),
+    }),
+  ];
+}
+
 /** eval.json in the @meddl/report contract, so `meddl report` / `meddl runs` read mdf-net runs. */
-function writeReportArtifact(r: EvalResult, resamples: number): void {
+function writeReportArtifact(
+  r: EvalResult,
+  resamples: number,
+  calibration: { rawProbs: Float32Array; temperatures: number[] },
+): void {
   const interval = (e: Interval) => ({
     value: fin(e.value) ?? null,
     lower: fin(e.lower),
@@ -513,6 +805,8 @@ function writeReportArtifact(r: EvalResult, resamples: number): void {
         ),
         { title: 'AUROC per finding (DeLong 95 % CI)', reference: fin(r.meanAuroc.value) },
       ),
+      ...perFindingCurves(r),
+      ...calibrationSections(r, calibration),
       tableSection(
         ['finding', 'positives', 'negatives', 'AUROC', 'lower', 'upper', 'AUPRC'],
         r.perLabel.map((l) => [

@@ -50,6 +50,13 @@ export const MdfNetModelConfig = z.object({
   headHidden: z.number().int().positive().default(64),
   headDropouts: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.3, 0.2]),
   numLabels: z.number().int().positive().default(NUM_FINDINGS),
+  /**
+   * Width of precomputed image embeddings from a frozen ONNX encoder (encoders.ts). When set, the
+   * CNN is not built: an adapter (Linear → embedDim) reads `imageEmbeddings` instead of `images`.
+   */
+  imageEmbeddingDim: z.number().int().positive().nullable().default(null),
+  /** Same for report text: the transformer is replaced by an adapter on `textEmbeddings`. */
+  textEmbeddingDim: z.number().int().positive().nullable().default(null),
 });
 export type MdfNetModelConfig = z.infer<typeof MdfNetModelConfig>;
 export type MdfNetModelConfigInput = z.input<typeof MdfNetModelConfig>;
@@ -189,6 +196,23 @@ export class ClinicalEncoder extends Module {
   }
 }
 
+/**
+ * The trainable bridge from a frozen external encoder's embeddings [B, D] to the fusion width:
+ * LayerNorm (external embeddings come at any scale) then Linear D → embedDim.
+ */
+export class EmbeddingAdapter extends Module {
+  readonly norm: LayerNorm;
+  readonly proj: Linear;
+  constructor(inDim: number, c: MdfNetModelConfig, rng: Generator) {
+    super();
+    this.norm = this.registerModule('norm', new LayerNorm(inDim));
+    this.proj = this.registerModule('proj', new Linear(inDim, c.embedDim, { rng }));
+  }
+  forward(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => this.proj.forward(this.norm.forward(x)) as tf.Tensor2D);
+  }
+}
+
 /** Concatenation + Linear/ReLU/Dropout (MDF-Net), or self-attention over the modality tokens. */
 export class Fusion extends Module {
   readonly proj: Linear;
@@ -255,12 +279,18 @@ export interface MdfNetInputs {
   clinical?: tf.Tensor2D;
   sex?: tf.Tensor1D;
   acuity?: tf.Tensor1D;
+  /** [B, imageEmbeddingDim] from a frozen ONNX image encoder (models with imageEmbeddingDim). */
+  imageEmbeddings?: tf.Tensor2D;
+  /** [B, textEmbeddingDim] from a frozen ONNX text encoder (models with textEmbeddingDim). */
+  textEmbeddings?: tf.Tensor2D;
 }
 
 export class MdfNet extends Module implements OnnxLowerable {
   readonly imageEncoder: ImageEncoder | null = null;
   readonly textEncoder: TextEncoder | null = null;
   readonly clinicalEncoder: ClinicalEncoder | null = null;
+  readonly imageAdapter: EmbeddingAdapter | null = null;
+  readonly textAdapter: EmbeddingAdapter | null = null;
   readonly fusion: Fusion;
   readonly head: Head;
   constructor(
@@ -269,15 +299,34 @@ export class MdfNet extends Module implements OnnxLowerable {
   ) {
     super();
     const has = (m: Modality) => config.modalities.includes(m);
-    if (has('image')) this.imageEncoder = this.registerModule('image_encoder', new ImageEncoder(config, rng));
-    if (has('text')) this.textEncoder = this.registerModule('text_encoder', new TextEncoder(config, rng));
+    if (has('image')) {
+      if (config.imageEmbeddingDim !== null)
+        this.imageAdapter = this.registerModule(
+          'image_adapter',
+          new EmbeddingAdapter(config.imageEmbeddingDim, config, rng),
+        );
+      else this.imageEncoder = this.registerModule('image_encoder', new ImageEncoder(config, rng));
+    }
+    if (has('text')) {
+      if (config.textEmbeddingDim !== null)
+        this.textAdapter = this.registerModule(
+          'text_adapter',
+          new EmbeddingAdapter(config.textEmbeddingDim, config, rng),
+        );
+      else this.textEncoder = this.registerModule('text_encoder', new TextEncoder(config, rng));
+    }
     if (has('clinical'))
       this.clinicalEncoder = this.registerModule('clinical_encoder', new ClinicalEncoder(config, rng));
     this.fusion = this.registerModule('fusion', new Fusion(config, rng));
     this.head = this.registerModule('head', new Head(config, rng));
   }
 
-  /** The encoders that exist, in modality order. */
+  /** Adapters on external (ONNX) encoder embeddings; trained with the fusion layer in both stages. */
+  adapters(): EmbeddingAdapter[] {
+    return [this.imageAdapter, this.textAdapter].filter((m): m is EmbeddingAdapter => m !== null);
+  }
+
+  /** The in-model encoders that exist, in modality order (external ONNX encoders are not here). */
   encoders(): Module[] {
     return [this.imageEncoder, this.textEncoder, this.clinicalEncoder].filter(
       (m): m is NonNullable<typeof m> => m !== null,
@@ -303,7 +352,13 @@ export class MdfNet extends Module implements OnnxLowerable {
       };
       for (const m of this.config.modalities) {
         if (m === 'image')
-          features.push((this.imageEncoder as ImageEncoder).forward(need(x.images, 'images')));
+          features.push(
+            this.imageAdapter
+              ? this.imageAdapter.forward(need(x.imageEmbeddings, 'imageEmbeddings'))
+              : (this.imageEncoder as ImageEncoder).forward(need(x.images, 'images')),
+          );
+        else if (m === 'text' && this.textAdapter)
+          features.push(this.textAdapter.forward(need(x.textEmbeddings, 'textEmbeddings')));
         else if (m === 'text')
           features.push(
             (this.textEncoder as TextEncoder).forward(

@@ -4,6 +4,8 @@
  *   image:    `images` [batch, S, S] float32 (normalized as in training)
  *   text:     `tokens` [batch, tokens] int32, `attention` [batch, tokens] int32 (1 = token, 0 = pad)
  *   clinical: `clinical` [batch, CLINICAL_NUMERIC_DIM] float32, `sex` [batch] int32, `acuity` [batch] int32
+ *   a model on external encoder embeddings reads `image_embeddings` [batch, D] / `text_embeddings`
+ *   [batch, D] in place of images / tokens + attention.
  * Output: `logits` [batch, numLabels] (sigmoid → probability per finding).
  * Registered as 'mdf-net' in @meddl/onnx's exportRegistry.
  */
@@ -27,7 +29,16 @@ import { Generator } from '@meddl/tensor';
 import { CLINICAL_NUMERIC_DIM } from './clinical';
 import { MdfNetArgumentError } from './errors';
 import { FINDINGS } from './labels';
-import type { ClinicalEncoder, Conv2d, Fusion, Head, ImageEncoder, MdfNet, TextEncoder } from './model';
+import type {
+  ClinicalEncoder,
+  Conv2d,
+  EmbeddingAdapter,
+  Fusion,
+  Head,
+  ImageEncoder,
+  MdfNet,
+  TextEncoder,
+} from './model';
 
 /** Conv2d on NCHW values (PyTorch layout weight, symmetric zero padding) + bias. */
 export function lowerConv2d(b: GraphBuilder, m: Conv2d, x: OnnxValue): OnnxValue {
@@ -78,6 +89,11 @@ export function lowerClinicalEncoder(
   return lowerModule(b, m.mlp, [x])[0];
 }
 
+/** External embeddings [B, D] → [B, embedDim]: LayerNorm, Linear. */
+export function lowerEmbeddingAdapter(b: GraphBuilder, m: EmbeddingAdapter, x: OnnxValue): OnnxValue {
+  return lowerLinear(b, m.proj, lowerLayerNorm(b, m.norm, x));
+}
+
 /** Modality features (each [B, E]) → [B, fusionDim]. */
 export function lowerFusion(b: GraphBuilder, m: Fusion, features: OnnxValue[]): OnnxValue {
   let z: OnnxValue;
@@ -108,8 +124,12 @@ export function mdfNetOnnxSignature(model: MdfNet): {
   const c = model.config;
   const inputs: TensorSignature[] = [];
   for (const m of c.modalities) {
-    if (m === 'image')
+    if (m === 'image' && c.imageEmbeddingDim !== null)
+      inputs.push({ name: 'image_embeddings', dtype: 'float32', dims: ['batch', c.imageEmbeddingDim] });
+    else if (m === 'image')
       inputs.push({ name: 'images', dtype: 'float32', dims: ['batch', c.imageSize, c.imageSize] });
+    else if (m === 'text' && c.textEmbeddingDim !== null)
+      inputs.push({ name: 'text_embeddings', dtype: 'float32', dims: ['batch', c.textEmbeddingDim] });
     else if (m === 'text')
       inputs.push(
         { name: 'tokens', dtype: 'int32', dims: ['batch', 'tokens'] },
@@ -136,7 +156,13 @@ export function lowerMdfNet(b: GraphBuilder, model: MdfNet, inputs: readonly Onn
     return v;
   };
   for (const m of model.config.modalities) {
-    if (m === 'image')
+    if (m === 'image' && model.imageAdapter) {
+      const adapter = model.imageAdapter;
+      features.push(b.scope('image_adapter', () => lowerEmbeddingAdapter(b, adapter, next())));
+    } else if (m === 'text' && model.textAdapter) {
+      const adapter = model.textAdapter;
+      features.push(b.scope('text_adapter', () => lowerEmbeddingAdapter(b, adapter, next())));
+    } else if (m === 'image')
       features.push(
         b.scope('image_encoder', () => lowerImageEncoder(b, model.imageEncoder as ImageEncoder, next())),
       );
@@ -190,6 +216,7 @@ export function registerMdfNetExporter(): void {
     async export({ checkpoint, opset }) {
       const { createModel } = await import('./model');
       const { loadBestCheckpoint, readRunFiles } = await import('./train');
+      const { readCalibration } = await import('./evaluate');
       const dir = resolve(checkpoint);
       const runDir = runDirOf(dir);
       const files = readRunFiles(runDir);
@@ -216,8 +243,11 @@ export function registerMdfNetExporter(): void {
               maxTokens: model.config.maxTokens,
               tokenizer: files.tokenizer,
               clinicalStats: files.clinicalStats,
-              output: 'sigmoid(logits) = probability per finding',
+              encoders: files.config.encoders,
+              encoderSha256: files.encoderSha256,
+              output: 'sigmoid(logits / calibration.temperatures) = probability per finding',
             },
+            calibration: { temperatures: readCalibration(runDir) },
           },
         };
       } finally {

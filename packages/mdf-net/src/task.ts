@@ -35,6 +35,9 @@ export interface MdfNetBatch {
   /** 1 where the recorded label is 0 or 1 (what metrics are computed on). */
   certain: Float32Array;
   certainTarget: Float32Array;
+  /** [B·D] cached embeddings of frozen ONNX encoders (null when the run has none). */
+  imageEmbeddings: Float32Array | null;
+  textEmbeddings: Float32Array | null;
 }
 
 export function studyDataset(
@@ -42,6 +45,19 @@ export function studyDataset(
   indices: readonly number[],
 ): Dataset<PreparedStudy> {
   return { length: indices.length, get: (i: number) => studies[indices[i]] };
+}
+
+function embeddingsOf(items: PreparedStudy[], key: 'imageEmbedding' | 'textEmbedding'): Float32Array | null {
+  const first = items[0]?.[key];
+  if (!first) return null;
+  const D = first.length;
+  const out = new Float32Array(items.length * D);
+  items.forEach((s, i) => {
+    const e = s[key];
+    if (!e || e.length !== D) throw new RangeError(`study ${s.studyId} has no ${key} of width ${D}`);
+    out.set(e, i * D);
+  });
+  return out;
 }
 
 export function collateStudies(
@@ -66,6 +82,8 @@ export function collateStudies(
     mask: new Float32Array(B * K),
     certain: new Float32Array(B * K),
     certainTarget: new Float32Array(B * K),
+    imageEmbeddings: embeddingsOf(items, 'imageEmbedding'),
+    textEmbeddings: embeddingsOf(items, 'textEmbedding'),
   };
   items.forEach((s, i) => {
     if (s.image) b.images.set(s.image, i * S * S);
@@ -127,6 +145,12 @@ export function batchInputs(
     clinical: tf.tensor2d(b.clinical, [b.size, b.clinical.length / b.size]),
     sex: tf.tensor1d(b.sex, 'int32'),
     acuity: tf.tensor1d(b.acuity, 'int32'),
+    ...(b.imageEmbeddings
+      ? { imageEmbeddings: tf.tensor2d(b.imageEmbeddings, [b.size, b.imageEmbeddings.length / b.size]) }
+      : {}),
+    ...(b.textEmbeddings
+      ? { textEmbeddings: tf.tensor2d(b.textEmbeddings, [b.size, b.textEmbeddings.length / b.size]) }
+      : {}),
   };
 }
 
@@ -238,7 +262,7 @@ export class MdfNetTask implements TrainingTask<MdfNetBatch> {
       });
     groups.push({
       name: 'fusion',
-      params: m.fusion.trainableParameters(),
+      params: [...m.adapters().flatMap((a) => a.trainableParameters()), ...m.fusion.trainableParameters()],
       lr: this.options.lrs.fusion,
       weightDecay: this.options.weightDecay,
     });

@@ -1,11 +1,14 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SafetensorsFile } from '@meddl/checkpoint';
+import { readSafetensors, SafetensorsFile } from '@meddl/checkpoint';
+import { exportRegistry, runExport } from '@meddl/onnx';
 import { readEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, modalitySubsets, predict } from './evaluate';
+// The package entry registers the 'mdf-net' exporter.
+import './index';
 import { FINDINGS } from './labels';
 import { createModel, PRESETS } from './model';
 import { mdfNetLoss } from './task';
@@ -131,7 +134,25 @@ describe('two-stage training, evaluation and prediction (tiny)', () => {
     // eval.json follows the @meddl/report contract (what `meddl report` renders).
     const artifact = readEvalArtifact(r.runDir);
     expect(artifact?.model).toBe('mdf-net');
-    expect(artifact?.sections.map((x) => x.type)).toEqual(['forest', 'table']);
+    expect(artifact?.sections.map((x) => x.type)).toEqual([
+      'forest',
+      'classification',
+      'calibration',
+      'table',
+    ]);
+    // ROC and PR curves per finding, over certain labels only.
+    const curves = artifact?.sections[1];
+    if (curves?.type !== 'classification') throw new Error('expected a classification section');
+    expect(curves.task).toBe('multilabel');
+    const defined = curves.perClass.filter((c) => c.auroc.value !== null);
+    expect(defined.length).toBeGreaterThan(3);
+    for (const c of defined) {
+      expect(c.roc.x[0]).toBe(0);
+      expect(c.roc.x.at(-1)).toBe(1);
+      expect(c.pr.x.length).toBeGreaterThan(1);
+      const row = ev.perLabel.find((l) => l.finding === c.className);
+      if (row && Number.isFinite(row.auroc)) expect(c.auroc.value).toBeCloseTo(row.auroc, 10);
+    }
     expect(readFileSync(join(r.runDir, 'per_label.csv'), 'utf8').split('\n')[0]).toContain('auroc_lower');
     const p = await predict(r.runDir, {
       image: join(root, 'data', 'images', 's00000.dcm'),
@@ -140,6 +161,94 @@ describe('two-stage training, evaluation and prediction (tiny)', () => {
     });
     expect(Object.keys(p)).toEqual([...FINDINGS]);
     for (const v of Object.values(p)) expect(v).toBeGreaterThan(0);
+    // The same study through the exported ONNX graph (OnnxSession) gives the same probabilities.
+    const out = join(root, 'export', 'mdf-net.onnx');
+    await runExport(exportRegistry, 'mdf-net', { checkpoint: r.runDir, out });
+    const q = await predict(out, {
+      image: join(root, 'data', 'images', 's00000.dcm'),
+      report: 'No pneumothorax. Small left pleural effusion.',
+      clinical: { age: '70', temperature: '38.9', sex: 'F' },
+    });
+    expect(Object.keys(q)).toEqual([...FINDINGS]);
+    for (const f of FINDINGS) expect(Math.abs(q[f] - p[f])).toBeLessThan(1e-4);
+    // Calibration was fitted on val and is applied by both paths (and shown in eval.json).
+    const reliability = artifact?.sections[2];
+    if (reliability?.type !== 'calibration') throw new Error('expected a calibration section');
+    expect(reliability.fittedOn).toBe('val');
+    expect(reliability.after?.counts.reduce((a, b) => a + b, 0)).toBe(
+      reliability.before.counts.reduce((a, b) => a + b, 0),
+    );
+    const cal = JSON.parse(readFileSync(join(r.runDir, 'calibration.json'), 'utf8'));
+    expect(cal.temperatures).toHaveLength(14);
+    expect(cal.temperatures.some((t: number) => t !== 1)).toBe(true);
+  }, 120_000);
+});
+
+describe('pretrained ONNX encoders in training (tiny)', () => {
+  it('trains on cached embeddings, reuses them in a second run, and predicts alike from checkpoint and ONNX', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'mdf-enc-'));
+    const fixtures = join(__dirname, '../fixtures/encoders');
+    const config = (name: string) => ({
+      data: { dir: join(root, 'data'), synth: { studies: 40, seed: 4, imageSize: 48 } },
+      model: { preset: 'mdf-net-tiny' as const },
+      encoders: {
+        image: { path: join(fixtures, 'image_encoder.onnx') },
+        text: { path: join(fixtures, 'text_encoder.onnx') },
+        cacheDir: join(root, 'cache'),
+      },
+      batchSize: 16,
+      stage1: { epochs: 1, warmupEpochs: 0 },
+      stage2: { epochs: 1, lrs: { encoders: 1e-3, fusion: 1e-3, head: 1e-3 } },
+      trainer: {
+        name,
+        runsDir: join(root, 'runs'),
+        seed: 0,
+        loggers: { console: false, tensorboard: false },
+        handleSignals: false,
+      },
+    });
+    const a = await train(config('first'));
+    expect(a.embeddingCache.image?.computed).toBeGreaterThan(0);
+    expect(a.embeddingCache.text?.computed).toBeGreaterThan(0);
+    const files = JSON.parse(readFileSync(join(a.runDir, 'mdf-net.json'), 'utf8'));
+    // The image encoder fixes 32 × 32 inputs; both encoders give 16-wide embeddings.
+    expect(files.modelConfig).toMatchObject({ imageSize: 32, imageEmbeddingDim: 16, textEmbeddingDim: 16 });
+    expect(files.encoderSha256.image).toMatch(/^[0-9a-f]{64}$/);
+    const cacheFiles = [a.embeddingCache.image?.file, a.embeddingCache.text?.file] as string[];
+    const before = cacheFiles.map((f) => readFileSync(f));
+    // The in-model CNN and transformer are not built; the adapters are trained.
+    const keys = Object.keys(readSafetensors(join(a.bestCheckpoint, 'model.safetensors')).tensors);
+    expect(keys.some((k) => k.startsWith('image_encoder.') || k.startsWith('text_encoder.'))).toBe(false);
+    expect(keys).toContain('image_adapter.proj.weight');
+    expect(keys).toContain('text_adapter.norm.weight');
+
+    // A second run: every embedding comes from the cache, and the files are unchanged.
+    const b = await train({ ...config('second'), stage2: { enabled: false } });
+    expect(b.embeddingCache.image).toMatchObject({ computed: 0, reused: 40 });
+    expect(b.embeddingCache.text).toMatchObject({ computed: 0, reused: 40 });
+    cacheFiles.forEach((f, i) => {
+      expect(readFileSync(f).equals(before[i])).toBe(true);
+    });
+
+    const ev = await evaluate(a.runDir, { resamples: 10 });
+    expect(ev.studies).toBeGreaterThan(0);
+    const study = {
+      image: join(root, 'data', 'images', 's00001.dcm'),
+      report: 'Mild cardiomegaly. No effusion.',
+      clinical: { age: '55', o2sat: '91', sex: 'M' },
+    };
+    const p = await predict(a.runDir, study);
+    const out = join(root, 'export', 'mdf-net-encoders.onnx');
+    const sidecar = await runExport(exportRegistry, 'mdf-net', { checkpoint: a.runDir, out });
+    expect(sidecar.inputs.map((i) => i.name)).toEqual([
+      'image_embeddings',
+      'text_embeddings',
+      'clinical',
+      'sex',
+      'acuity',
+    ]);
+    const q = await predict(out, study);
+    for (const f of FINDINGS) expect(Math.abs(q[f] - p[f])).toBeLessThan(1e-4);
   }, 120_000);
 });
 
@@ -228,6 +337,18 @@ describe('ablation (tiny, two subsets)', () => {
     expect(header.slice(0, 4)).toEqual(['modalities', 'mean_auroc', 'mean_auroc_lower', 'mean_auroc_upper']);
     expect(header).toContain('"delong_p:Pleural Effusion"');
     expect(csv[2].split(',')).toHaveLength(header.length);
+    // The ablation directory's eval.json (@meddl/report contract) carries the same numbers.
+    const artifact = readEvalArtifact(dir);
+    const abl = artifact?.sections.find((x) => x.type === 'ablation');
+    if (abl?.type !== 'ablation') throw new Error('expected an ablation section');
+    expect(abl.reference).toBe('text + clinical');
+    expect(abl.rows.map((r) => r.name)).toEqual(['text + clinical', 'clinical']);
+    expect(abl.rows[1].value).toBeCloseTo(rows[1].eval.meanAuroc.value, 10);
+    const pTable = artifact?.sections.find((x) => x.type === 'table' && x.title?.startsWith('DeLong'));
+    if (pTable?.type !== 'table') throw new Error('expected the DeLong table');
+    const k = FINDINGS.indexOf('Pleural Effusion');
+    const p = rows[1].delongP[k];
+    expect(pTable.rows[k][1]).toBe(Number.isFinite(p) ? p : null);
   }, 120_000);
 });
 
@@ -236,7 +357,8 @@ describe('configs', () => {
     const { loadRunConfig, QUICKSTART_CONFIG } = await import('./commands');
     const { MdfNetRunConfigSchema } = await import('./train');
     const dir = join(__dirname, '../../../configs/mdf-net');
-    for (const f of ['tiny.yaml', 'quickstart.yaml', 'ablation.yaml']) loadRunConfig(join(dir, f), {});
+    for (const f of ['tiny.yaml', 'quickstart.yaml', 'ablation.yaml', 'onnx-encoders.yaml'])
+      loadRunConfig(join(dir, f), {});
     const fromYaml = loadRunConfig(join(dir, 'quickstart.yaml'), {});
     const fromCode = MdfNetRunConfigSchema.parse({
       ...QUICKSTART_CONFIG,

@@ -11,9 +11,19 @@ import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { Generator } from '@meddl/tensor';
 import { DataLoader, type FitSummary, Trainer, TrainerConfigSchema } from '@meddl/trainer';
 import { z } from 'zod';
+import { collectLogits, fitCalibration, writeCalibration } from './calibrate';
 import { CLINICAL_NUMERIC_DIM, type ClinicalStats } from './clinical';
 import { type PreparedData, type PreparedStudy, prepareData } from './data';
-import { MdfNetArgumentError } from './errors';
+import {
+  attachEncoderEmbeddings,
+  type CacheStats,
+  EmbeddingCache,
+  loadEncoders,
+  OnnxEncodersSchema,
+  releaseEncoders,
+  sha256File,
+} from './encoders';
+import { MdfNetArgumentError, MdfNetEncoderError } from './errors';
 import { createModel, type MdfNet, MdfNetModelConfig, PRESETS } from './model';
 import { SynthConfigSchema, synthesize } from './synth/generator';
 import { collateStudies, type MdfNetBatch, MdfNetTask, studyDataset } from './task';
@@ -44,6 +54,12 @@ export const MdfNetRunConfigSchema = z.object({
       overrides: MdfNetModelConfig.partial().prefault({}),
     })
     .prefault({}),
+  /**
+   * Frozen pretrained encoders brought as ONNX files (encoders.ts). An image / text encoder here
+   * replaces the in-model CNN / transformer for that modality: its embeddings are computed once,
+   * cached on disk, and read by a trainable adapter. ONNX encoders stay frozen in stage 2 too.
+   */
+  encoders: OnnxEncodersSchema.optional(),
   normalization: z.enum(['imagenet', 'xrv', 'none']).default('imagenet'),
   augment: z.boolean().default(true),
   uncertainPolicy: z.enum(['ones', 'zeros', 'ignore']).default('ignore'),
@@ -56,6 +72,11 @@ export const MdfNetRunConfigSchema = z.object({
     })
     .prefault({}),
   batchSize: z.number().int().positive().default(32),
+  /**
+   * Temperature scaling fitted on the validation split after training (calibration.json): one
+   * shared temperature (default; robust on small validation sets), one per finding, or none.
+   */
+  calibration: z.enum(['shared', 'per-finding', 'none']).default('shared'),
   weightDecay: z.number().min(0).default(0.01),
   stage1: z
     .object({
@@ -100,6 +121,8 @@ export interface MdfNetTrainResult {
   /** Best checkpoint directory of the last stage (what evaluate loads). */
   bestCheckpoint: string;
   durationSec: number;
+  /** Embedding-cache use by the ONNX encoders (null for a modality without one). */
+  embeddingCache: { image: CacheStats | null; text: CacheStats | null };
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {
@@ -108,13 +131,58 @@ function writeJsonAtomic(path: string, value: unknown): void {
   renameSync(tmp, path);
 }
 
-/** The model config a run config resolves to (preset, overrides, vocabulary size). */
-export function resolveModelConfig(config: MdfNetRunConfig, vocabSize: number): MdfNetModelConfig {
+/** The model config a run config resolves to (preset, overrides, vocabulary size, encoder widths). */
+export function resolveModelConfig(
+  config: MdfNetRunConfig,
+  vocabSize: number,
+  external: { imageSize?: number; imageEmbeddingDim?: number; textEmbeddingDim?: number } = {},
+): MdfNetModelConfig {
   return MdfNetModelConfig.parse({
     ...PRESETS[config.model.preset],
     ...config.model.overrides,
     vocabSize,
+    ...external,
   });
+}
+
+/** The ONNX encoders of a run with paths made absolute; only those of enabled modalities. */
+function encoderSpec(config: MdfNetRunConfig, modalities: readonly string[]): MdfNetRunConfig['encoders'] {
+  const e = config.encoders;
+  if (!e) return undefined;
+  return {
+    ...(e.image && modalities.includes('image')
+      ? { image: { ...e.image, path: resolve(e.image.path) } }
+      : {}),
+    ...(e.text && modalities.includes('text') ? { text: { ...e.text, path: resolve(e.text.path) } } : {}),
+    cacheDir: resolve(e.cacheDir ?? join(resolve(config.trainer.runsDir ?? 'runs'), 'embedding-cache')),
+  };
+}
+
+/**
+ * Loads a run's ONNX encoders (refusing a file that changed since training when `sha256` is given),
+ * and attaches cached embeddings to the studies. A no-op for runs without ONNX encoders.
+ */
+export async function attachRunEmbeddings(
+  studies: PreparedStudy[],
+  spec: MdfNetRunConfig['encoders'],
+  maxTokens: number,
+  sha256?: RunFiles['encoderSha256'],
+): Promise<MdfNetTrainResult['embeddingCache']> {
+  if (!spec || (!spec.image && !spec.text)) return { image: null, text: null };
+  for (const kind of ['image', 'text'] as const) {
+    const path = spec[kind]?.path;
+    const want = sha256?.[kind];
+    if (path && want && existsSync(path) && sha256File(path) !== want)
+      throw new MdfNetEncoderError(path, [
+        `the file changed since the run was trained (sha256 ${want.slice(0, 12)}…, now ${sha256File(path).slice(0, 12)}…)`,
+      ]);
+  }
+  const encoders = await loadEncoders(spec, maxTokens);
+  try {
+    return await attachEncoderEmbeddings(studies, encoders, new EmbeddingCache(spec.cacheDir as string));
+  } finally {
+    await releaseEncoders(encoders);
+  }
 }
 
 export function makeLoader(
@@ -230,6 +298,8 @@ export interface RunFiles {
   modelConfig: MdfNetModelConfig;
   clinicalStats: ClinicalStats;
   tokenizer: string;
+  /** SHA-256 of the ONNX encoder files the run was trained with. */
+  encoderSha256?: { image?: string; text?: string };
 }
 
 /** Reads what a run directory recorded about itself. */
@@ -254,19 +324,37 @@ export async function train(input: MdfNetRunConfigInput): Promise<MdfNetTrainRes
   mkdirSync(runDir, { recursive: true });
   const tokenizer = config.data.tokenizer ? resolve(config.data.tokenizer) : join(dataDir, 'tokenizer.json');
   const base = resolveModelConfig(config, 1);
+  const encoders = encoderSpec(config, base.modalities);
+  const external: Parameters<typeof resolveModelConfig>[2] = {};
+  if (encoders?.image || encoders?.text) {
+    // Load once up front: a file that does not fit fails before any data work, and the image
+    // encoder's input size decides the preprocessing size.
+    const loaded = await loadEncoders(encoders, base.maxTokens);
+    if (loaded.image) {
+      external.imageSize = loaded.image.imageSize;
+      external.imageEmbeddingDim = loaded.image.dim;
+    }
+    if (loaded.text) external.textEmbeddingDim = loaded.text.dim;
+    await releaseEncoders(loaded);
+  }
   const data = await prepareData(dataDir, {
-    imageSize: base.imageSize,
+    imageSize: external.imageSize ?? base.imageSize,
     maxTokens: base.maxTokens,
     tokenizer,
     ratios: config.data.ratios,
     seed: config.trainer.seed,
   });
-  const modelConfig = resolveModelConfig(config, data.tokenizer.vocabSize);
+  const modelConfig = resolveModelConfig(config, data.tokenizer.vocabSize, external);
+  const embeddingCache = await attachRunEmbeddings(data.studies, encoders, modelConfig.maxTokens);
   writeJsonAtomic(join(runDir, 'mdf-net.json'), {
-    config: { ...config, data: { ...config.data, dir: dataDir } },
+    config: { ...config, data: { ...config.data, dir: dataDir }, encoders },
     modelConfig,
     clinicalStats: data.clinicalStats,
     tokenizer,
+    encoderSha256: {
+      ...(encoders?.image ? { image: sha256File(encoders.image.path) } : {}),
+      ...(encoders?.text ? { text: sha256File(encoders.text.path) } : {}),
+    },
   } satisfies RunFiles);
   const model = createModel(modelConfig, new Generator(config.trainer.seed));
   try {
@@ -283,9 +371,32 @@ export async function train(input: MdfNetRunConfigInput): Promise<MdfNetTrainRes
       stage2 = await runStage('stage2', model, data, config, runDir);
       bestCheckpoint = join(stage2.runDir, 'checkpoints', stage2.best?.name ?? 'latest');
     } else if (stage1) bestCheckpoint = join(stage1.runDir, 'checkpoints', stage1.best?.name ?? 'latest');
-    const result = { runDir, stage1, stage2, bestCheckpoint, durationSec: (Date.now() - t0) / 1000 };
+    const last = stage2 ?? stage1;
+    if (last) {
+      await loadBestCheckpoint(model, last.runDir);
+      const val = await collectLogits(
+        model,
+        makeLoader(data, splitIndices(data, 'val'), config, modelConfig, false),
+        config.normalization,
+      );
+      writeCalibration(
+        runDir,
+        fitCalibration(config.calibration, val.logits, val.target, val.certain),
+        'val',
+        config.calibration,
+      );
+    }
+    const result = {
+      runDir,
+      stage1,
+      stage2,
+      bestCheckpoint,
+      durationSec: (Date.now() - t0) / 1000,
+      embeddingCache,
+    };
     writeJsonAtomic(join(runDir, 'train.json'), {
       bestCheckpoint,
+      embeddingCache,
       durationSec: result.durationSec,
       stage1: stage1 && { status: stage1.summary.status, epochs: stage1.summary.epochs, best: stage1.best },
       stage2: stage2 && { status: stage2.summary.status, epochs: stage2.summary.epochs, best: stage2.best },

@@ -175,9 +175,13 @@ export const commands: TissueBertCommand[] = [
   {
     path: ['predict', 'tissuebert'],
     description:
-      'Tissue-of-origin proportions of samples (.pat.gz) with a trained run: calibrated read posteriors, mixture MLE with 95% CI, mean posterior',
+      'Tissue-of-origin proportions of samples (.pat.gz) with a trained run or its ONNX export: calibrated read posteriors, mixture MLE with 95% CI, mean posterior',
     arguments: [
-      { name: 'run', description: 'run directory (runs/<name>)', required: true },
+      {
+        name: 'model',
+        description: 'run directory (runs/<name>, tfjs) or an exported .onnx with its sidecar (onnxruntime)',
+        required: true,
+      },
       { name: 'samples...', description: 'wgbstools .pat.gz files, one per sample', required: true },
     ],
     options: [
@@ -186,17 +190,26 @@ export const commands: TissueBertCommand[] = [
       { flags: '--checkpoint <which>', description: 'best (val loss) or last', default: 'best' },
       { flags: '--out <dir>', description: 'output folder (default <run>/predictions)' },
       { flags: '--seed <n>', description: 'bootstrap seed', default: 0 },
+      {
+        flags: '--panel <dir>',
+        description: "panel folder (regions.bed, CpG.bed.gz, genome.fa); default the run's / the sidecar's",
+      },
+      { flags: '--threads <n>', description: 'onnxruntime intra-op threads (.onnx models)', default: 1 },
     ],
     async run(args, options) {
-      const [runDir, ...rest] = args.flat();
-      if (!runDir) throw new TissueBertArgumentError('run', 'a run directory is required');
+      const [model, ...rest] = args.flat();
+      if (!model) throw new TissueBertArgumentError('model', 'a run directory or .onnx file is required');
+      const isOnnx = model.endsWith('.onnx');
       if (rest.length === 0)
         throw new TissueBertArgumentError('samples', 'at least one .pat.gz file is required');
       const ci = options.ci ?? 'fisher';
       if (ci !== 'fisher' && ci !== 'bootstrap')
         throw new TissueBertArgumentError('--ci', `expected fisher or bootstrap, got '${String(ci)}'`);
       const r = await predictTissueBert({
-        runDir,
+        ...(isOnnx
+          ? { onnx: model, onnxSession: { threads: intOption(options, 'threads', 1) } }
+          : { runDir: model }),
+        panelDir: typeof options.panel === 'string' ? options.panel : undefined,
         samples: rest,
         maxReads: options.maxReads === undefined ? undefined : intOption(options, 'maxReads', 0),
         ci,

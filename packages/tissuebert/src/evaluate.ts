@@ -4,7 +4,7 @@
  * cfDNA deconvolution of in-silico mixtures of held-out reads, with the reference-atlas NNLS
  * estimate (MethAtlas) computed on the same mixtures as the baseline.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import {
@@ -41,6 +41,7 @@ import {
 import { createModel } from './model';
 import { EVAL_FILE, readRunMeta } from './run-meta';
 import type { PreparedStore } from './store';
+import { bayesExamplePosterior, SYNTH_GENERATOR_VERSION, type SynthGroundTruth } from './synth/generator';
 import { SYNTH_BLOOD_TISSUES } from './synth/tissues';
 import { loadStore } from './train';
 
@@ -81,6 +82,8 @@ export interface DeconvolutionSummary {
   model: DeconvolutionScore;
   /** NNLS against the reference atlas of the training files (MethAtlas). */
   nnls: DeconvolutionScore;
+  /** Synthetic data only: the same MLE on the generator's exact (Bayes) read posteriors. */
+  bayes?: DeconvolutionScore;
 }
 
 export interface TissueBertEvalResult {
@@ -94,6 +97,11 @@ export interface TissueBertEvalResult {
     macroF1: Estimate;
     /** File-level: each held-out file deconvolved alone; its argmax tissue against its label. */
     fileAccuracy: number;
+    /**
+     * Synthetic data only (the folder has the generator's ground_truth.json): the same metrics
+     * for the Bayes-optimal classifier on the same reads — the ceiling any model can reach.
+     */
+    bayes?: { accuracy: Estimate; balancedAccuracy: Estimate; macroF1: Estimate };
   };
   calibration: {
     temperature: number;
@@ -114,6 +122,7 @@ export interface TissueBertEvalResult {
       replicates: number;
       model: number;
       nnls: number;
+      bayes?: number;
     } | null;
   };
 }
@@ -153,23 +162,41 @@ function posteriors(
 }
 
 /** Per-region methylated fraction of a set of examples (NaN where no CpG was called). */
-function regionBeta(store: PreparedStore, picks: Array<{ file: number; example: number }>): Float64Array {
-  const R = store.regions.length;
+/**
+ * Per-CpG methylation level (the MethAtlas reference's unit) over the picked examples: entry
+ * `region · tokenLength + token` is the fraction of methylated calls of the CpG whose C sits mid
+ * that token (windows are fixed per region, so the token position names the CpG); NaN if uncalled.
+ */
+function cpgBeta(store: PreparedStore, picks: Array<{ file: number; example: number }>): Float64Array {
   const L = store.tokenLength;
-  const meth = new Float64Array(R);
-  const called = new Float64Array(R);
+  const meth = new Float64Array(store.regions.length * L);
+  const called = new Float64Array(store.regions.length * L);
   for (const { file, example } of picks) {
     const s = store.samples[file];
-    const r = s.region[example];
-    for (let j = example * L; j < (example + 1) * L; j++) {
-      const st = s.methylation[j];
+    const base = s.region[example] * L;
+    for (let j = 0; j < L; j++) {
+      const st = s.methylation[example * L + j];
       if (st === METH_METHYLATED) {
-        meth[r]++;
-        called[r]++;
-      } else if (st === METH_UNMETHYLATED) called[r]++;
+        meth[base + j]++;
+        called[base + j]++;
+      } else if (st === METH_UNMETHYLATED) called[base + j]++;
     }
   }
-  return meth.map((m, r) => (called[r] > 0 ? m / called[r] : Number.NaN));
+  return meth.map((m, i) => (called[i] > 0 ? m / called[i] : Number.NaN));
+}
+
+/**
+ * The synthetic generator's ground truth of a data folder, when it has one of the current model
+ * version whose tissues and regions match the store (else null: real data, or an old folder).
+ */
+function readGroundTruth(dataDir: string, store: PreparedStore): SynthGroundTruth | null {
+  const file = join(resolve(dataDir), 'ground_truth.json');
+  if (!existsSync(file)) return null;
+  const t = JSON.parse(readFileSync(file, 'utf8')) as SynthGroundTruth;
+  if (t.generator !== SYNTH_GENERATOR_VERSION || t.tissues.join(',') !== store.tissues.join(',')) return null;
+  if (t.regions.length !== store.regions.length) return null;
+  if (t.regions.some((r) => r.end - r.start > store.windowLength)) return null;
+  return t;
 }
 
 function atomicWrite(path: string, text: string): void {
@@ -227,14 +254,36 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     model.dispose();
   }
 
+  // Synthetic data: the generator's exact read posteriors of the same examples (the Bayes ceiling).
+  const truth = readGroundTruth(options.dataDir ?? meta.dataDir, store);
+  const bayesOf = (file: number, example: number): Float64Array => {
+    const t = truth as SynthGroundTruth;
+    const s = store.samples[file];
+    const g = s.region[example];
+    const r = t.regions[g];
+    const w0 = Math.max(0, Math.round((r.start + r.end) / 2 - store.windowLength / 2));
+    const L = store.tokenLength;
+    return bayesExamplePosterior(t, g, s.methylation.subarray(example * L, (example + 1) * L), w0);
+  };
+  const bayesProbs = truth
+    ? scored.map((sc) => {
+        const out = new Float64Array(sc.examples.length * K);
+        sc.examples.forEach((e, i) => {
+          out.set(bayesOf(sc.file, e), i * K);
+        });
+        return out;
+      })
+    : null;
+
   // Read-level classification, weighted by nothing (each distinct read once), CIs clustered by file.
   const nReads = scored.reduce((a, s) => a + s.examples.length, 0);
   const probs = new Float64Array(nReads * K);
   const yTrue = new Int32Array(nReads);
   const yPred = new Int32Array(nReads);
   const cluster = new Int32Array(nReads);
+  const yBayes = new Int32Array(nReads);
   let r = 0;
-  for (const s of scored) {
+  for (const [k, s] of scored.entries()) {
     const label = store.samples[s.file].label;
     for (let i = 0; i < s.examples.length; i++, r++) {
       probs.set(s.probs.subarray(i * K, (i + 1) * K), r * K);
@@ -243,17 +292,23 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       let best = 0;
       for (let t = 1; t < K; t++) if (s.probs[i * K + t] > s.probs[i * K + best]) best = t;
       yPred[r] = best;
+      const bp = bayesProbs?.[k];
+      if (bp) {
+        let bb = 0;
+        for (let t = 1; t < K; t++) if (bp[i * K + t] > bp[i * K + bb]) bb = t;
+        yBayes[r] = bb;
+      }
     }
   }
   const seed = options.seed ?? 0;
-  const boot = (metric: (yt: Int32Array, yp: Int32Array) => number): Estimate => {
+  const boot = (metric: (yt: Int32Array, yp: Int32Array) => number, pred = yPred): Estimate => {
     const res = bootstrapCI(
       (ix) => {
         const yt = new Int32Array(ix.length);
         const yp = new Int32Array(ix.length);
         ix.forEach((j, k) => {
           yt[k] = yTrue[j];
-          yp[k] = yPred[j];
+          yp[k] = pred[j];
         });
         return metric(yt, yp);
       },
@@ -273,6 +328,15 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
         for (let t = 1; t < K; t++) if (pi[t] > pi[best]) best = t;
         return best === store.samples[s.file].label;
       }).length / scored.length,
+    ...(bayesProbs
+      ? {
+          bayes: {
+            accuracy: boot((yt, yp) => accuracy(yt, yp, K), yBayes),
+            balancedAccuracy: boot((yt, yp) => balancedAccuracy(yt, yp, K), yBayes),
+            macroF1: boot((yt, yp) => precisionRecallF1(yt, yp, K).macro.f1, yBayes),
+          },
+        }
+      : {}),
   };
 
   // Temperature: fitted on even-indexed reads, measured on odd-indexed ones.
@@ -304,43 +368,52 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     const l = store.samples[s.file].label;
     byTissue.set(l, [...(byTissue.get(l) ?? []), k]);
   });
-  // Reference atlas (mean methylation per region and tissue) from the training files only.
+  // Reference atlas (mean methylation per CpG and tissue) from the training files only.
   const atlasCols = Array.from({ length: K }, (_, t) => {
     const files = trainFiles.filter((f) => store.samples[f].label === t);
     const picks = files.flatMap((f) =>
       Array.from({ length: store.samples[f].n }, (_, e) => ({ file: f, example: e })),
     );
-    return regionBeta(store, picks);
+    return cpgBeta(store, picks);
   });
   const rng = new Generator(seed + 17);
   const M = options.mixtures ?? 20;
   const R = options.readsPerMixture ?? 2000;
   /** Draws R held-out reads with the given proportions; returns both estimates. */
-  const deconvolve = (truth: Float64Array): { model: Float64Array; nnls: Float64Array } => {
+  const deconvolve = (
+    proportions: Float64Array,
+  ): { model: Float64Array; nnls: Float64Array; bayes: Float64Array } => {
     const mixProbs = new Float64Array(R * K);
+    const mixBayes = bayesProbs ? new Float64Array(R * K) : null;
     const picks: Array<{ file: number; example: number }> = [];
     for (let i = 0; i < R; i++) {
-      const t = rng.categorical(truth);
+      const t = rng.categorical(proportions);
       const candidates = byTissue.get(t) ?? [];
-      const s = scored[candidates[Math.floor(rng.random() * candidates.length)]];
+      const c = candidates[Math.floor(rng.random() * candidates.length)];
+      const s = scored[c];
       const e = Math.floor(rng.random() * s.examples.length);
       mixProbs.set(s.probs.subarray(e * K, (e + 1) * K), i * K);
+      if (mixBayes && bayesProbs) mixBayes.set(bayesProbs[c].subarray(e * K, (e + 1) * K), i * K);
       picks.push({ file: s.file, example: s.examples[e] });
     }
     const model = mixtureMle(
       applyTemperature({ probs: mixProbs, nReads: R, nClasses: K }, temperature),
     ).proportions;
-    const beta = regionBeta(store, picks);
+    const beta = cpgBeta(store, picks);
     const rows: number[][] = [];
     const b: number[] = [];
-    for (let reg = 0; reg < store.regions.length; reg++) {
-      const row = atlasCols.map((c) => c[reg]);
-      if (Number.isNaN(beta[reg]) || row.some(Number.isNaN)) continue;
+    for (let cpg = 0; cpg < beta.length; cpg++) {
+      if (Number.isNaN(beta[cpg])) continue;
+      const row = atlasCols.map((c) => c[cpg]);
+      if (row.some(Number.isNaN)) continue;
       rows.push(row);
-      b.push(beta[reg]);
+      b.push(beta[cpg]);
     }
     const nnls = rows.length > 0 ? nnlsDeconvolve(rows, b).proportions : new Float64Array(K).fill(Number.NaN);
-    return { model, nnls };
+    const bayes = mixBayes
+      ? mixtureMle({ probs: mixBayes, nReads: R, nClasses: K }).proportions
+      : new Float64Array(K).fill(Number.NaN);
+    return { model, nnls, bayes };
   };
   const spread = (local: ArrayLike<number>, tissues: number[]): Float64Array => {
     const truth = new Float64Array(K);
@@ -374,7 +447,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       ),
     });
   }
-  const rows: string[] = ['kind,mixture,tissue,true,model,nnls'];
+  const rows: string[] = [`kind,mixture,tissue,true,model,nnls${bayesProbs ? ',bayes' : ''}`];
   const summaries: DeconvolutionSummary[] = [];
   const dirichletModel: Float64Array[] = [];
   for (const { kind, truths } of kinds) {
@@ -382,11 +455,13 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     if (kind === 'dirichlet') dirichletModel.push(...est.map((x) => x.model));
     truths.forEach((t, m) => {
       store.tissues.forEach((name, k) => {
-        rows.push(`${kind},${m},${name},${t[k]},${est[m].model[k]},${est[m].nnls[k]}`);
+        rows.push(
+          `${kind},${m},${name},${t[k]},${est[m].model[k]},${est[m].nnls[k]}${bayesProbs ? `,${est[m].bayes[k]}` : ''}`,
+        );
       });
     });
     const flatAll = (xs: Float64Array[]) => Float64Array.from(xs.flatMap((x) => Array.from(x)));
-    const score = (which: 'model' | 'nnls') => {
+    const score = (which: 'model' | 'nnls' | 'bayes') => {
       const e = est.map((x) => x[which]);
       const perTissue = pearsonPerTissue(truths, e);
       return {
@@ -397,7 +472,13 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
         ) as Record<string, number>,
       };
     };
-    summaries.push({ kind, mixtures: truths.length, model: score('model'), nnls: score('nnls') });
+    summaries.push({
+      kind,
+      mixtures: truths.length,
+      model: score('model'),
+      nnls: score('nnls'),
+      ...(bayesProbs ? { bayes: score('bayes') } : {}),
+    });
   }
   // Detection limit: one solid tissue spiked into a blood background at 0.5–5%, vs blanks.
   let detection: TissueBertEvalResult['deconvolution']['detection'] = null;
@@ -410,7 +491,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       Array.from({ length: reps }, () => deconvolve(spikeInMixture(background(), target, fraction)));
     const blanks = run(0);
     const spiked = levels.map(run);
-    const limit = (which: 'model' | 'nnls') =>
+    const limit = (which: 'model' | 'nnls' | 'bayes') =>
       detectionLimit(
         levels,
         spiked.map((xs) => xs.map((x) => x[which][target])),
@@ -422,6 +503,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       replicates: reps,
       model: limit('model'),
       nnls: limit('nnls'),
+      ...(bayesProbs ? { bayes: limit('bayes') } : {}),
     };
   }
   const deconvolution = { readsPerMixture: R, temperature, kinds: summaries, detection };
@@ -457,7 +539,11 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
           lower: classification.macroF1.lower,
           upper: classification.macroF1.upper,
         },
-        { label: 'Read macro-F1' },
+        {
+          label: classification.bayes
+            ? `Read macro-F1 (Bayes ceiling ${classification.bayes.macroF1.estimate.toFixed(3)})`
+            : 'Read macro-F1',
+        },
       ),
       headline('file_accuracy', classification.fileAccuracy, { label: 'File accuracy', format: 'percent' }),
       ...summaries.map((k) =>
@@ -477,16 +563,30 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
         yLabel: 'TissueBERT estimate',
       }),
       tableSection(
-        ['mixtures', 'n', 'RMSE model', 'RMSE NNLS', 'Pearson r model', 'Pearson r NNLS'],
+        [
+          'mixtures',
+          'n',
+          'RMSE model',
+          'RMSE NNLS',
+          ...(bayesProbs ? ['RMSE Bayes'] : []),
+          'Pearson r model',
+          'Pearson r NNLS',
+          ...(bayesProbs ? ['Pearson r Bayes'] : []),
+        ],
         summaries.map((k) => [
           k.kind,
           k.mixtures,
           k.model.rmse,
           k.nnls.rmse,
+          ...(k.bayes ? [k.bayes.rmse] : []),
           k.model.pearson,
           k.nnls.pearson,
+          ...(k.bayes ? [k.bayes.pearson] : []),
         ]),
-        { title: 'Deconvolution: TissueBERT mixture MLE vs NNLS atlas baseline' },
+        {
+          title:
+            'Deconvolution: TissueBERT mixture MLE vs NNLS atlas baseline (Bayes: the same MLE on the generator’s exact read posteriors, synthetic data only)',
+        },
       ),
     ],
   });

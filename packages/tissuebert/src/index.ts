@@ -112,13 +112,17 @@ export {
 } from './store';
 export {
   allocateFiles,
+  bayesExamplePosterior,
   bayesReadPosterior,
+  ensureSyntheticDataset,
   generateSyntheticDataset,
+  SYNTH_GENERATOR_VERSION,
   type SynthConfig,
   SynthConfigSchema,
   type SynthDataset,
   type SynthGroundTruth,
   type SynthSample,
+  type SynthSite,
 } from './synth/generator';
 export {
   SYNTH_BLOOD_TISSUES,

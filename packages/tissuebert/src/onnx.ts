@@ -128,6 +128,8 @@ export function registerTissueBertExporter(registry: ExportRegistry = exportRegi
             preset: run.meta.preset,
             config: run.model.config,
             checkpointName: run.checkpoint,
+            // Where the run's panel (regions.bed, CpG.bed.gz, genome.fa) is; predict --panel overrides.
+            panelDir: run.meta.dataDir,
           },
         };
       } finally {

@@ -6,8 +6,10 @@
  * is estimated by maximum likelihood (`mixtureMle`, pat counts as read weights, uniform training
  * prior since training draws tissues balanced) with a Fisher (default) or bootstrap interval.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { OnnxSession, type OnnxSessionOptions } from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
   applyTemperature,
@@ -26,7 +28,18 @@ import { loadRunModel } from './run-model';
 import { type PreparedSample, prepareSample } from './store';
 
 export interface TissueBertPredictOptions {
-  runDir: string;
+  /** A trained run directory (tfjs, its checkpoint) — or give `onnx` instead. */
+  runDir?: string;
+  /**
+   * An exported model (`meddl export tissuebert … --out m.onnx`) run by onnxruntime-node; its
+   * sidecar `m.onnx.json` gives the tissues, the temperature and the panel folder. Same results
+   * as the run it came from (within 1e-4 on the posteriors).
+   */
+  onnx?: string;
+  /** The panel folder (regions.bed, CpG.bed.gz, genome.fa); default: the run's / the sidecar's. */
+  panelDir?: string;
+  /** onnxruntime session options for `onnx` (threads, graph optimization, providers). */
+  onnxSession?: OnnxSessionOptions;
   /** wgbstools .pat.gz files, one per sample. */
   samples: string[];
   /** Score at most this many distinct reads per sample (evenly spaced; default all). */
@@ -65,39 +78,113 @@ export interface SamplePrediction {
 }
 
 export interface TissueBertPredictResult {
+  /** The run directory, or the .onnx file. */
   runDir: string;
+  /** Checkpoint name, or `onnx:<sha256 prefix>` for an exported model. */
   checkpoint: string;
+  /** 'tfjs' (checkpoint, on the @meddl/tensor backend) or 'onnxruntime'. */
+  runtime: 'tfjs' | 'onnxruntime';
   temperature: number;
-  temperatureSource: 'tissuebert-eval.json' | 'default';
+  temperatureSource: 'tissuebert-eval.json' | 'default' | 'sidecar';
   ci: 'fisher' | 'bootstrap';
   samples: SamplePrediction[];
   files: { csv: string; json: string } | null;
 }
 
-function scoreReads(model: TissueBert, s: PreparedSample, picks: number[], batchSize: number): Float64Array {
-  const L = s.tokens.length / Math.max(s.n, 1);
+/** Softmax posteriors [n × K] of examples given as token ids and states [n × L] (row-major). */
+type ReadScorer = (tokens: Int32Array, states: Int32Array, n: number, L: number) => Promise<Float64Array>;
+
+function tfjsScorer(model: TissueBert, batchSize: number): ReadScorer {
   const K = model.config.numClasses;
-  const out = new Float64Array(picks.length * K);
-  for (let b0 = 0; b0 < picks.length; b0 += batchSize) {
-    const idx = picks.slice(b0, b0 + batchSize);
-    const tok = new Int32Array(idx.length * L);
-    const meth = new Int32Array(idx.length * L);
-    idx.forEach((e, i) => {
-      tok.set(s.tokens.subarray(e * L, (e + 1) * L), i * L);
-      meth.set(s.methylation.subarray(e * L, (e + 1) * L), i * L);
-    });
-    const probs = tf.tidy(() =>
-      tf.softmax(
-        model.forward(
-          tf.tensor2d(tok, [idx.length, L], 'int32'),
-          tf.tensor2d(meth, [idx.length, L], 'int32'),
+  return async (tokens, states, n, L) => {
+    const out = new Float64Array(n * K);
+    for (let b0 = 0; b0 < n; b0 += batchSize) {
+      const m = Math.min(batchSize, n - b0);
+      const probs = tf.tidy(() =>
+        tf.softmax(
+          model.forward(
+            tf.tensor2d(tokens.subarray(b0 * L, (b0 + m) * L), [m, L], 'int32'),
+            tf.tensor2d(states.subarray(b0 * L, (b0 + m) * L), [m, L], 'int32'),
+          ),
         ),
-      ),
+      );
+      out.set(probs.dataSync(), b0 * K);
+      probs.dispose();
+    }
+    return out;
+  };
+}
+
+function onnxScorer(session: OnnxSession, K: number, batchSize: number): ReadScorer {
+  return async (tokens, states, n, L) => {
+    const r = await session.runBatched(
+      { token_ids: { data: tokens, dims: [n, L] }, methylation: { data: states, dims: [n, L] } },
+      batchSize,
+      ['logits'],
     );
-    out.set(probs.dataSync(), b0 * K);
-    probs.dispose();
+    const logits = r.logits;
+    if (logits.dims[1] !== K)
+      throw new TissueBertArgumentError(
+        'onnx',
+        `${session.source}: ${logits.dims[1]} logits per read, expected ${K}`,
+      );
+    const out = new Float64Array(n * K);
+    for (let i = 0; i < n; i++) {
+      let max = Number.NEGATIVE_INFINITY;
+      for (let k = 0; k < K; k++) max = Math.max(max, Number(logits.data[i * K + k]));
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += out[i * K + k] = Math.exp(Number(logits.data[i * K + k]) - max);
+      for (let k = 0; k < K; k++) out[i * K + k] /= sum;
+    }
+    return out;
+  };
+}
+
+function gather(s: PreparedSample, picks: number[]): { tokens: Int32Array; states: Int32Array; L: number } {
+  const L = s.tokens.length / Math.max(s.n, 1);
+  const tokens = new Int32Array(picks.length * L);
+  const states = new Int32Array(picks.length * L);
+  picks.forEach((e, i) => {
+    tokens.set(s.tokens.subarray(e * L, (e + 1) * L), i * L);
+    states.set(s.methylation.subarray(e * L, (e + 1) * L), i * L);
+  });
+  return { tokens, states, L };
+}
+
+/** The sidecar `meddl export tissuebert` writes beside the .onnx (the fields prediction reads). */
+interface TissueBertSidecar {
+  model: string;
+  sha256: string;
+  labels: string[];
+  temperature: number;
+  panelDir?: string;
+}
+
+function readSidecar(onnxPath: string): TissueBertSidecar {
+  const path = `${onnxPath}.json`;
+  if (!existsSync(path))
+    throw new TissueBertArgumentError(
+      'onnx',
+      `${path} (the sidecar of ${onnxPath}) does not exist; export with meddl export tissuebert`,
+    );
+  let parsed: Partial<TissueBertSidecar>;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new TissueBertArgumentError('onnx', `${path} is not valid JSON: ${(e as Error).message}`);
   }
-  return out;
+  if (parsed.model !== 'tissuebert')
+    throw new TissueBertArgumentError(
+      'onnx',
+      `${path} describes a '${String(parsed.model)}' model, not tissuebert`,
+    );
+  if (
+    !Array.isArray(parsed.labels) ||
+    typeof parsed.temperature !== 'number' ||
+    typeof parsed.sha256 !== 'string'
+  )
+    throw new TissueBertArgumentError('onnx', `${path} lacks labels, temperature or sha256`);
+  return parsed as TissueBertSidecar;
 }
 
 function atomicWrite(path: string, text: string): void {
@@ -112,19 +199,77 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
     throw new TissueBertArgumentError('samples', 'at least one .pat.gz file is required');
   for (const f of options.samples)
     if (!existsSync(f)) throw new TissueBertArgumentError('samples', `${f} does not exist`);
-  await initBackend(); // the fastest built backend (native when built), as the tests use
-  const run = await loadRunModel(options.runDir, options.checkpoint ?? 'best');
-  const { meta, model } = run;
-  const K = meta.tissues.length;
-  const T = run.temperature.value;
-  const ciKind = options.ci ?? 'fisher';
+  if ((options.runDir === undefined) === (options.onnx === undefined))
+    throw new TissueBertArgumentError('run', 'give either a run directory or an exported .onnx model');
   const batchSize = options.batchSize ?? 256;
+  let source: {
+    where: string;
+    checkpoint: string;
+    runtime: TissueBertPredictResult['runtime'];
+    tissues: string[];
+    temperature: { value: number; source: TissueBertPredictResult['temperatureSource'] };
+    panelDir: string;
+    score: ReadScorer;
+    release: () => Promise<void> | void;
+  };
+  if (options.onnx !== undefined) {
+    const path = resolve(options.onnx);
+    if (!existsSync(path)) throw new TissueBertArgumentError('onnx', `${path} does not exist`);
+    const sidecar = readSidecar(path);
+    const actual = createHash('sha256').update(readFileSync(path)).digest('hex');
+    if (actual !== sidecar.sha256)
+      throw new TissueBertArgumentError(
+        'onnx',
+        `${path} does not match its sidecar (sha256 ${actual.slice(0, 12)}… vs ${sidecar.sha256.slice(0, 12)}…)`,
+      );
+    const panelDir = options.panelDir ?? sidecar.panelDir;
+    if (!panelDir)
+      throw new TissueBertArgumentError(
+        'panelDir',
+        `${path}.json names no panel folder: pass --panel DIR (regions.bed, CpG.bed.gz, genome.fa)`,
+      );
+    const session = await OnnxSession.create(path, { threads: 1, ...options.onnxSession });
+    session.expectSignature({
+      inputs: [
+        { name: 'token_ids', dtype: 'int32', dims: ['batch', 'sequence'] },
+        { name: 'methylation', dtype: 'int32', dims: ['batch', 'sequence'] },
+      ],
+      outputs: [{ name: 'logits', dtype: 'float32', dims: ['batch', sidecar.labels.length] }],
+    });
+    source = {
+      where: path,
+      checkpoint: `onnx:${actual.slice(0, 12)}`,
+      runtime: 'onnxruntime',
+      tissues: sidecar.labels,
+      temperature: { value: sidecar.temperature, source: 'sidecar' },
+      panelDir,
+      score: onnxScorer(session, sidecar.labels.length, batchSize),
+      release: () => session.release(),
+    };
+  } else {
+    await initBackend(); // the fastest built backend (native when built), as the tests use
+    const run = await loadRunModel(options.runDir as string, options.checkpoint ?? 'best');
+    source = {
+      where: run.runDir,
+      checkpoint: run.checkpoint,
+      runtime: 'tfjs',
+      tissues: run.meta.tissues,
+      temperature: run.temperature,
+      panelDir: options.panelDir ?? run.meta.dataDir,
+      score: tfjsScorer(run.model, batchSize),
+      release: () => run.model.dispose(),
+    };
+  }
+  const tissues = source.tissues;
+  const K = tissues.length;
+  const T = source.temperature.value;
+  const ciKind = options.ci ?? 'fisher';
   const need = (name: string) => {
-    const p = join(meta.dataDir, name);
+    const p = join(source.panelDir, name);
     if (!existsSync(p))
       throw new TissueBertArgumentError(
         'run',
-        `${p} (the run's ${name}) does not exist; reads are prepared against it`,
+        `${p} (the panel's ${name}) does not exist; reads are prepared against it`,
       );
     return p;
   };
@@ -143,7 +288,12 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
         );
       const k = Math.min(s.n, options.maxReads ?? s.n);
       const picks = Array.from({ length: k }, (_, i) => Math.floor((i * s.n) / k));
-      const raw: ReadPosteriors = { probs: scoreReads(model, s, picks, batchSize), nReads: k, nClasses: K };
+      const g = gather(s, picks);
+      const raw: ReadPosteriors = {
+        probs: await source.score(g.tokens, g.states, k, g.L),
+        nReads: k,
+        nClasses: K,
+      };
       const calibrated = applyTemperature(raw, T);
       const weights = Float64Array.from(picks, (e) => s.count[e]);
       const fit = mixtureMle(calibrated, { weights });
@@ -162,7 +312,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
         scored: k,
         weight: weights.reduce((a, w) => a + w, 0),
         converged: fit.converged,
-        tissues: meta.tissues.map((tissue, t) => ({
+        tissues: tissues.map((tissue, t) => ({
           tissue,
           proportion: fit.proportions[t],
           lower: ci.lower[t],
@@ -174,20 +324,24 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
     }
   } finally {
     fasta.close();
-    model.dispose();
+    await source.release();
   }
   let files: TissueBertPredictResult['files'] = null;
   const result: TissueBertPredictResult = {
-    runDir: run.runDir,
-    checkpoint: run.checkpoint,
+    runDir: source.where,
+    checkpoint: source.checkpoint,
+    runtime: source.runtime,
     temperature: T,
-    temperatureSource: run.temperature.source,
+    temperatureSource: source.temperature.source,
     ci: ciKind,
     samples: predictions,
     files,
   };
   if (options.outDir !== null) {
-    const dir = resolve(options.outDir ?? join(run.runDir, 'predictions'));
+    const dir = resolve(
+      options.outDir ??
+        (options.onnx !== undefined ? `${source.where}.predictions` : join(source.where, 'predictions')),
+    );
     mkdirSync(dir, { recursive: true });
     files = { csv: join(dir, 'predictions.csv'), json: join(dir, 'predictions.json') };
     result.files = files;
@@ -206,7 +360,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
 /** A printable table: one block per sample, tissues by decreasing proportion (those ≥ minShown). */
 export function formatPredictions(r: TissueBertPredictResult, minShown = 0.005): string {
   const lines = [
-    `run ${r.runDir} (checkpoint ${r.checkpoint}); temperature ${r.temperature.toFixed(3)} (${r.temperatureSource === 'tissuebert-eval.json' ? 'from tissuebert-eval.json' : 'default 1: run meddl eval to calibrate'}); ${r.ci} 95% CI`,
+    `${r.runtime === 'onnxruntime' ? 'model' : 'run'} ${r.runDir} (${r.checkpoint}, ${r.runtime}); temperature ${r.temperature.toFixed(3)} (${r.temperatureSource === 'default' ? 'default 1: run meddl eval to calibrate' : `from ${r.temperatureSource}`}); ${r.ci} 95% CI`,
   ];
   for (const s of r.samples) {
     lines.push(

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportRegistry, OnnxSession, runExport } from '@meddl/onnx';
@@ -64,7 +64,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     const second = await trainTissueBert({ ...config, trainer: { ...config.trainer, maxEpochs: 4 } });
     expect(second.summary.history.at(-1)?.epoch).toBe((first.summary.history.at(-1)?.epoch ?? 0) + 1);
     runDir = first.runDir;
-  }, 120_000);
+  }, 300_000);
 
   it('evaluates the run: read metrics with CIs, calibration, deconvolution vs NNLS', async () => {
     expect(runDir).not.toBe('');
@@ -79,7 +79,11 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     for (const k of r.deconvolution.kinds) {
       expect(Number.isFinite(k.model.rmse)).toBe(true);
       expect(Number.isFinite(k.nnls.rmse)).toBe(true);
+      // Synthetic data: the same MLE on the generator's exact read posteriors is reported too.
+      expect(Number.isFinite(k.bayes?.rmse)).toBe(true);
     }
+    // …and the Bayes-optimal classifier on the same reads, which beats chance.
+    expect(r.classification.bayes?.balancedAccuracy.estimate).toBeGreaterThan(1 / 22);
     const saved = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8'));
     expect(saved.deconvolution.kinds).toHaveLength(r.deconvolution.kinds.length);
     // eval.json follows the @meddl/report contract (what `meddl report` renders).
@@ -93,8 +97,8 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       'table',
     ]);
     const csv = readFileSync(join(runDir, 'deconvolution.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls');
-  }, 120_000);
+    expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls,bayes');
+  }, 300_000);
 
   it('predicts tissue proportions of held-out pat files with the calibrated run', async () => {
     expect(runDir).not.toBe('');
@@ -187,7 +191,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     await expect(predictTissueBert({ runDir, samples: [join(root, 'nope.pat.gz')] })).rejects.toThrow(
       TissueBertArgumentError,
     );
-  }, 60_000);
+  }, 180_000);
 
   it('meddl export tissuebert writes an ONNX file that matches the checkpoint within 1e-4', async () => {
     expect(runDir).not.toBe('');
@@ -221,5 +225,36 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     ref.dispose();
     run.model.dispose();
     await s.release();
-  }, 60_000);
+
+    // The same predict API runs the exported model through onnxruntime: same proportions.
+    const meta = JSON.parse(readFileSync(join(runDir, 'tissuebert.json'), 'utf8'));
+    const manifest = new Map(
+      readFileSync(join(root, 'data', 'manifest.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(','))
+        .map(([sample, , file]) => [sample, file]),
+    );
+    const samples = (meta.valSamples as string[])
+      .slice(0, 2)
+      .map((x) => join(root, 'data', manifest.get(x)!));
+    const viaRun = await predictTissueBert({ runDir, samples, maxReads: 200, outDir: null });
+    const viaOnnx = await predictTissueBert({ onnx: out, samples, maxReads: 200, outDir: null });
+    expect(viaOnnx.runtime).toBe('onnxruntime');
+    expect(viaOnnx.temperature).toBe(viaRun.temperature);
+    viaRun.samples.forEach((sr, i) => {
+      sr.tissues.forEach((t, k) => {
+        expect(Math.abs(viaOnnx.samples[i].tissues[k].meanPosterior - t.meanPosterior)).toBeLessThan(1e-4);
+        expect(Math.abs(viaOnnx.samples[i].tissues[k].proportion - t.proportion)).toBeLessThan(1e-3);
+      });
+    });
+    // A model that does not match its sidecar is refused, naming the file.
+    const tampered = join(root, 'tampered.onnx');
+    writeFileSync(tampered, Buffer.concat([readFileSync(out), Buffer.from([0])]));
+    writeFileSync(`${tampered}.json`, readFileSync(`${out}.json`));
+    await expect(predictTissueBert({ onnx: tampered, samples, outDir: null })).rejects.toThrow(
+      /tampered\.onnx does not match its sidecar/,
+    );
+  }, 180_000);
 });

@@ -36,7 +36,7 @@ import {
 import { RUN_META_FILE, type TissueBertRunMeta } from './run-meta';
 import { cpgDropout, TissueBalancedSampler } from './sampling';
 import { type PreparedStore, prepareSample } from './store';
-import { generateSyntheticDataset, SynthConfigSchema } from './synth/generator';
+import { ensureSyntheticDataset, SynthConfigSchema } from './synth/generator';
 
 const PRESET_NAMES = Object.keys(PRESETS) as [TissueBertPreset, ...TissueBertPreset[]];
 
@@ -378,9 +378,7 @@ export async function trainTissueBert(input: TissueBertRunConfigInput): Promise<
   await initBackend(); // the fastest built backend (native when built), as the tests use
   const config = TissueBertRunConfigSchema.parse(input);
   const dataDir = resolve(config.data.dir);
-  if (!existsSync(join(dataDir, 'manifest.csv')) && config.data.synth) {
-    generateSyntheticDataset(dataDir, config.data.synth);
-  }
+  if (config.data.synth) ensureSyntheticDataset(dataDir, config.data.synth);
   const store = await loadStore(dataDir);
   const seed = config.trainer.seed;
   const { train, val } = splitFiles(store, config.data.valFraction, seed);

@@ -132,18 +132,23 @@ describe('mdf-net predictor', () => {
   test('uncalibrated: exactly `meddl predict mdf-net`; with T the logits are divided by T', async () => {
     const raw = await MdfNetPredictor.load(entry({ kind: 'mdf-net', run: fx.runDir, calibrate: 'none' }));
     const scaled = await MdfNetPredictor.load(entry({ kind: 'mdf-net', run: fx.runDir, temperatures: 2 }));
+    // Default: the run's own calibration — the probabilities `meddl predict mdf-net` gives.
+    const runCal = await MdfNetPredictor.load(entry({ kind: 'mdf-net', run: fx.runDir }));
     const input = { file: fx.image, options: { report: fx.report, clinical } };
     const a = await raw.predict(input);
+    const c = await runCal.predict(input);
     const ref = await mdfPredict(fx.runDir, {
       image: fx.image,
       report: fx.report,
       clinical: Object.fromEntries(Object.entries(clinical).map(([k, v]) => [k, String(v)])),
     });
     expect(a.labels).toEqual([...FINDINGS]);
-    a.probabilities.forEach((q, k) => {
+    c.probabilities.forEach((q, k) => {
       expect(q).toBeCloseTo(ref[FINDINGS[k] as string] as number, 6);
     });
     expect(raw.card().calibration.calibrated).toBe(false);
+    expect(runCal.card().calibration).toMatchObject({ calibrated: true });
+    runCal.dispose();
     const b = await scaled.predict(input);
     b.probabilities.forEach((q, k) => {
       const z = Math.log((a.probabilities[k] as number) / (1 - (a.probabilities[k] as number)));
@@ -156,7 +161,7 @@ describe('mdf-net predictor', () => {
   });
 
   test('calibrate: val fits a temperature per finding that does not raise the validation NLL', async () => {
-    const p = await MdfNetPredictor.load(entry({ kind: 'mdf-net', run: fx.runDir }));
+    const p = await MdfNetPredictor.load(entry({ kind: 'mdf-net', run: fx.runDir, calibrate: 'val' }));
     const cal = p.card().calibration as unknown as {
       temperatures: number[];
       valNllBefore: number[];
@@ -182,13 +187,14 @@ describe('mdf-net predictor', () => {
 });
 
 describe('mdf-net from ONNX', () => {
-  test('`meddl export mdf-net` + the run for calibration gives the tfjs predictor’s probabilities', async () => {
+  test('`meddl export mdf-net` gives the tfjs predictor’s calibrated probabilities', async () => {
     const fx = await mdfNetFixture();
     const onnx = join(fx.runDir, '..', 'mdf-net.onnx');
     await runExport(exportRegistry, 'mdf-net', { checkpoint: fx.runDir, out: onnx });
     const o = await loadOnnxPredictor(entry({ kind: 'onnx', name: 'mdf-onnx', onnx, run: fx.runDir }), {
       artifactDir: '/tmp',
     });
+    // Both take the run's calibration (the sidecar carries calibration.json when the run has one).
     const t = await MdfNetPredictor.load(entry({ kind: 'mdf-net', run: fx.runDir }));
     const input = { file: fx.image, options: { report: fx.report, clinical: { age: 50, sex: 'M' } } };
     const a = await o.predict(input);

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   batchInputs,
+  CALIBRATION_FILE,
   CLINICAL_NUMERIC_DIM,
   collateStudies,
   createModel,
@@ -27,6 +28,7 @@ import {
   preprocessImage,
   ReportTokenizer,
   type RunFiles,
+  readCalibration,
   readRunFiles,
   splitIndices,
   VITALS,
@@ -161,6 +163,14 @@ export class MdfNetPredictor implements Predictor {
       throw new ServeConfigError(entry.run, `the run's tokenizer ${files.tokenizer} does not exist`);
     }
     const tokenizer = ReportTokenizer.fromFile(files.tokenizer, mc.maxTokens);
+    if ((config as { encoders?: unknown }).encoders) {
+      model.dispose();
+      // Their embeddings come from the package's private study batching (evaluate.studyBatch).
+      throw new ServeConfigError(
+        entry.run,
+        'runs with frozen ONNX encoders (config.encoders) are not served yet',
+      );
+    }
     let calibration: Calibration;
     if (entry.temperatures !== undefined) {
       const t =
@@ -168,7 +178,14 @@ export class MdfNetPredictor implements Predictor {
           ? FINDINGS.map(() => entry.temperatures as number)
           : entry.temperatures;
       calibration = { temperatures: [...t], calibrated: true, source: 'config' };
-    } else if (entry.calibrate === 'val') {
+    } else if (entry.calibrate === 'run' && existsSync(join(entry.run, CALIBRATION_FILE))) {
+      // The temperatures `meddl train mdf-net` fitted on the validation split and saved with the run.
+      calibration = {
+        temperatures: readCalibration(entry.run),
+        calibrated: true,
+        source: `${CALIBRATION_FILE} of the run`,
+      };
+    } else if (entry.calibrate !== 'none') {
       calibration = await fitValTemperatures(tfjsBackend(model, config.normalization, ''), files, config);
     } else {
       calibration = { temperatures: FINDINGS.map(() => 1), calibrated: false, source: 'none' };
@@ -258,6 +275,8 @@ export class MdfNetPredictor implements Predictor {
       mask: new Float32Array(K),
       certain: new Float32Array(K),
       certainTarget: new Float32Array(K),
+      imageEmbeddings: null,
+      textEmbeddings: null,
     });
     const T = this.calibration.temperatures;
     const probs = Array.from(logits, (z, k) => 1 / (1 + Math.exp(-z / (T[k] as number))));

@@ -192,6 +192,8 @@ async function mdfNetFromOnnx(entry: OnnxEntry, sidecar: OnnxSidecar, bytes: Uin
       where,
       'an mdf-net sidecar needs config and preprocessing (tokenizer, clinicalStats)',
     );
+  if ((pre as { encoders?: unknown }).encoders)
+    throw new ServeConfigError(where, 'exports of runs with frozen ONNX encoders are not served yet');
   if (!existsSync(pre.tokenizer))
     throw new ServeConfigError(where, `the tokenizer ${pre.tokenizer} named by the sidecar does not exist`);
   const session = await OnnxSession.create(bytes, {
@@ -234,6 +236,13 @@ async function mdfNetFromOnnx(entry: OnnxEntry, sidecar: OnnxSidecar, bytes: Uin
         ? FINDINGS.map(() => entry.temperatures as number)
         : entry.temperatures;
     calibration = { temperatures: [...t], calibrated: true, source: 'config' };
+  } else if (Array.isArray((sidecar.calibration as { temperatures?: unknown } | undefined)?.temperatures)) {
+    // The run's calibration.json, carried by `meddl export mdf-net`.
+    calibration = {
+      temperatures: [...((sidecar.calibration as { temperatures: number[] }).temperatures as number[])],
+      calibrated: true,
+      source: 'sidecar (the run calibration.json)',
+    };
   } else if (entry.run) {
     const files = readRunFiles(entry.run);
     calibration = await fitValTemperatures(

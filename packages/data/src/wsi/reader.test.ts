@@ -113,4 +113,38 @@ describe('SlideReader behaviour', () => {
     ]);
     await slide.close();
   });
+
+  it('samples fractional level origins bilinearly (OpenSlide paints at the fractional offset)', async () => {
+    const slide = await SlideReader.open(join(data, 'openslide-python/boxes.tiff'));
+    // Level 1 has downsample 2: level-0 (101, 61) is level (50.5, 30.5).
+    const got = await slide.readRegion(101, 61, 1, 20, 16, { format: 'rgb' });
+    const base = await slide.readRegion(100, 60, 1, 21, 17, { format: 'rgb' });
+    let changed = 0;
+    for (let y = 0; y < 16; y++) {
+      for (let x = 0; x < 20; x++) {
+        for (let c = 0; c < 3; c++) {
+          const at = (yy: number, xx: number) => base.data[(yy * 21 + xx) * 3 + c] as number;
+          const want = Math.round(0.25 * (at(y, x) + at(y, x + 1) + at(y + 1, x) + at(y + 1, x + 1)));
+          expect(got.data[(y * 20 + x) * 3 + c]).toBe(want);
+          if (want !== at(y, x)) changed++;
+        }
+      }
+    }
+    expect(changed).toBeGreaterThan(0); // the region has edges, so the shift is visible
+    // Whole-pixel origins are untouched: (100, 60) is the same as painting level (50, 30).
+    const whole = await slide.readRegion(100, 60, 1, 20, 16, { format: 'rgb' });
+    for (let y = 0; y < 16; y++) {
+      expect(Array.from(whole.data.subarray(y * 60, y * 60 + 60))).toEqual(
+        Array.from(base.data.subarray(y * 63, y * 63 + 60)),
+      );
+    }
+    // At the slide's right edge (level 1 is 150 px wide) the last column is half outside: alpha ≈ 128 and
+    // the colour is the inside pixel's, not darkened by the transparent outside.
+    const edge = await slide.readRegion(2 * 140 + 1, 0, 1, 10, 4);
+    const inside = await slide.readRegion(2 * 149, 0, 1, 1, 4);
+    const o = 9 * 4;
+    expect(edge.data[o + 3]).toBe(128);
+    expect(Array.from(edge.data.subarray(o, o + 3))).toEqual(Array.from(inside.data.subarray(0, 3)));
+    await slide.close();
+  });
 });

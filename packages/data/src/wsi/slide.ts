@@ -313,8 +313,9 @@ export class SlideReader {
   /**
    * OpenSlide's read_region: (x, y) is the top-left in level-0 pixels, width × height in `level`'s pixels.
    * Outside the slide the result is transparent black (RGBA) or black (RGB). The level-0 origin maps to
-   * floor(x / downsample) on the level (OpenSlide paints at the fractional offset; equal when x, y are
-   * multiples of the downsample).
+   * x / downsample on the level; when that falls between level pixels (levels > 0, x or y not a multiple of
+   * the downsample) the region is sampled bilinearly at the fractional offset, as OpenSlide's cairo painting
+   * does (RGBA: colour weighted by alpha, i.e. premultiplied, then un-premultiplied like openslide-python).
    */
   async readRegion(
     x: number,
@@ -335,16 +336,21 @@ export class SlideReader {
     const channels = options.format === 'rgb' ? 3 : 4;
     this.checkSize('readRegion', width, height, channels);
     const ds = (this.levels[level] as SlideLevel).downsample;
+    const dir = this.levelDirs[level] as TiffDirectory;
+    const [lx, ax] = splitOrigin(x / ds);
+    const [ly, ay] = splitOrigin(y / ds);
     const out = new Uint8Array(width * height * channels);
-    await this.paint(
-      this.levelDirs[level] as TiffDirectory,
-      Math.floor(x / ds),
-      Math.floor(y / ds),
-      width,
-      height,
-      out,
-      channels,
-    );
+    if (ax === 0 && ay === 0) {
+      await this.paint(dir, lx, ly, width, height, out, channels);
+      return { width, height, channels, data: out };
+    }
+    // Fractional origin: paint one more column/row and sample bilinearly.
+    const pw = width + (ax > 0 ? 1 : 0);
+    const ph = height + (ay > 0 ? 1 : 0);
+    this.checkSize('readRegion (sub-pixel source)', pw, ph, channels);
+    const src = new Uint8Array(pw * ph * channels);
+    await this.paint(dir, lx, ly, pw, ph, src, channels);
+    bilinearShift(src, pw, ph, channels, ax, ay, out, width, height);
     return { width, height, channels, data: out };
   }
 
@@ -460,6 +466,76 @@ export class SlideReader {
   async close(): Promise<void> {
     this.cache.clear();
     await this.tiff.close();
+  }
+}
+
+/** Integer part and fraction of a level coordinate; fractions within 1e-9 of a pixel count as exact. */
+function splitOrigin(v: number): [number, number] {
+  const r = Math.round(v);
+  if (Math.abs(v - r) < 1e-9) return [r, 0];
+  const f = Math.floor(v);
+  return [f, v - f];
+}
+
+/**
+ * out(x, y) = bilinear sample of src at (x + ax, y + ay). src is (width + [ax > 0]) × (height + [ay > 0]).
+ * With 4 channels the colour is weighted by alpha (premultiplied) and divided back, so pixels at the slide's
+ * edge are not darkened by the transparent outside.
+ */
+export function bilinearShift(
+  src: Uint8Array,
+  srcWidth: number,
+  srcHeight: number,
+  channels: number,
+  ax: number,
+  ay: number,
+  out: Uint8Array,
+  width: number,
+  height: number,
+): void {
+  const dx = ax > 0 ? 1 : 0;
+  const dy = ay > 0 ? 1 : 0;
+  const w00 = (1 - ax) * (1 - ay);
+  const w01 = ax * (1 - ay);
+  const w10 = (1 - ax) * ay;
+  const w11 = ax * ay;
+  for (let y = 0; y < height; y++) {
+    const r0 = y * srcWidth;
+    const r1 = Math.min(y + dy, srcHeight - 1) * srcWidth;
+    for (let x = 0; x < width; x++) {
+      const p00 = (r0 + x) * channels;
+      const p01 = (r0 + x + dx) * channels;
+      const p10 = (r1 + x) * channels;
+      const p11 = (r1 + x + dx) * channels;
+      const o = (y * width + x) * channels;
+      if (channels === 4) {
+        const a00 = w00 * (src[p00 + 3] as number);
+        const a01 = w01 * (src[p01 + 3] as number);
+        const a10 = w10 * (src[p10 + 3] as number);
+        const a11 = w11 * (src[p11 + 3] as number);
+        const a = a00 + a01 + a10 + a11;
+        out[o + 3] = Math.round(a);
+        if (a <= 0) continue;
+        for (let c = 0; c < 3; c++) {
+          const v =
+            (a00 * (src[p00 + c] as number) +
+              a01 * (src[p01 + c] as number) +
+              a10 * (src[p10 + c] as number) +
+              a11 * (src[p11 + c] as number)) /
+            a;
+          out[o + c] = Math.round(v);
+        }
+      } else {
+        for (let c = 0; c < channels; c++) {
+          out[o + c] = Math.round(
+            w00 * (src[p00 + c] as number) +
+              w01 * (src[p01 + c] as number) +
+              w10 * (src[p10 + c] as number) +
+              w11 * (src[p11 + c] as number),
+          );
+        }
+      }
+    }
   }
 }
 

@@ -13,7 +13,12 @@ import { type PatRecord, patToBeta, readPat } from '../formats/pat';
 import { detectionLimit, dirichletMixture, mixPat, pearsonPerTissue, rmse, spikeInMixture } from '../mix';
 import { cpgDropout, TissueBalancedSampler } from '../sampling';
 import { getExample, type PreparedSample, prepareSample } from '../store';
-import { bayesReadPosterior, generateSyntheticDataset, type SynthDataset } from './generator';
+import {
+  bayesExamplePosterior,
+  bayesReadPosterior,
+  generateSyntheticDataset,
+  type SynthDataset,
+} from './generator';
 import { SYNTH_MAJOR_TISSUE, SYNTH_TISSUES } from './tissues';
 
 let ds: SynthDataset;
@@ -35,6 +40,17 @@ beforeAll(() => {
 function regionOf(rec: PatRecord): number {
   return ds.groundTruth.regions.findIndex(
     (r) => r.chrom === rec.chrom && rec.startCpg >= r.startCpg && rec.startCpg < r.endCpg,
+  );
+}
+
+/** Bayes read posterior of a pat record under the generator's model (uniform prior). */
+function bayesOf(rec: PatRecord): Float64Array {
+  const g = regionOf(rec);
+  return bayesReadPosterior(
+    ds.groundTruth,
+    g,
+    rec.pattern,
+    rec.startCpg - ds.groundTruth.regions[g].startCpg,
   );
 }
 
@@ -98,7 +114,7 @@ describe('synthetic generator', () => {
     ds.samples.forEach((s, i) => {
       const logp = new Float64Array(SYNTH_TISSUES.length);
       for (const rec of pats[i]) {
-        const post = bayesReadPosterior(ds.groundTruth, regionOf(rec), rec.pattern);
+        const post = bayesOf(rec);
         let best = 0;
         for (let t = 1; t < post.length; t++) if (post[t] > post[best]) best = t;
         if (best === s.label) correct += rec.count;
@@ -149,6 +165,25 @@ describe('prepared examples and sampling', () => {
     expect(checked).toBe(50);
   });
 
+  it('the Bayes posterior of a prepared example equals that of its pat line', () => {
+    const L = 148;
+    let compared = 0;
+    for (let j = 0; j < 200; j++) {
+      const rec = pats[1][j];
+      const g = prepared[1].region[j];
+      const region = ds.groundTruth.regions[g];
+      const states = prepared[1].methylation.subarray(j * L, (j + 1) * L);
+      // A CpG whose C is the window's first base has no token (no 3-mer centred on it): skip those reads.
+      const calls = [...rec.pattern].filter((c) => c === 'C' || c === 'T').length;
+      if (states.filter((m) => m !== 2).length !== calls) continue;
+      const fromExample = bayesExamplePosterior(ds.groundTruth, g, states, region.start); // 150-bp regions fill the window
+      const fromRead = bayesOf(rec);
+      for (let t = 0; t < fromRead.length; t++) expect(fromExample[t]).toBeCloseTo(fromRead[t], 10);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(150);
+  });
+
   it('tissue-balanced sampler draws tissues uniformly despite the 27% major tissue', () => {
     const sampler = new TissueBalancedSampler(prepared.map((p) => ({ label: p.label, weights: p.count })));
     const rng = new Generator(11);
@@ -178,16 +213,16 @@ describe('prepared examples and sampling', () => {
 });
 
 describe('synthetic mixtures (mix_pat) and deconvolution', () => {
-  it('NNLS on a region atlas and the read-level MLE recover Dirichlet(0.5) mixtures', () => {
+  it('NNLS on a per-CpG atlas and the read-level MLE recover Dirichlet(0.5) mixtures', () => {
     const T = SYNTH_TISSUES.length;
-    const G = ds.groundTruth.regions.length;
+    const G = ds.nSites; // per-CpG atlas, as MethAtlas (CpG indices are 1-based)
     // One held-out file per tissue (the last one); the rest build the NNLS reference atlas.
     const heldOut = new Map<number, number>();
     ds.samples.forEach((s, i) => {
       heldOut.set(s.label, i);
     });
-    const atlasM = new Float64Array(G * T);
-    const atlasC = new Float64Array(G * T);
+    const atlasM = new Float64Array((G + 1) * T);
+    const atlasC = new Float64Array((G + 1) * T);
     const regionBeta = (
       recs: readonly PatRecord[],
       m: Float64Array,
@@ -196,8 +231,9 @@ describe('synthetic mixtures (mix_pat) and deconvolution', () => {
       stride: number,
     ) => {
       for (const rec of recs) {
-        const g = regionOf(rec);
-        for (const ch of rec.pattern) {
+        for (let i = 0; i < rec.pattern.length; i++) {
+          const ch = rec.pattern[i];
+          const g = rec.startCpg + i;
           if (ch === 'C' || ch === 'T') c[g * stride + t] += rec.count;
           if (ch === 'C') m[g * stride + t] += rec.count;
         }
@@ -206,9 +242,9 @@ describe('synthetic mixtures (mix_pat) and deconvolution', () => {
     ds.samples.forEach((s, i) => {
       if (heldOut.get(s.label) !== i) regionBeta(pats[i], atlasM, atlasC, s.label, T);
     });
-    const atlasRows = Array.from({ length: G }, (_, g) =>
+    const atlasRows = Array.from({ length: G + 1 }, (_, g) =>
       Float64Array.from({ length: T }, (_, t) =>
-        atlasC[g * T + t] > 0 ? atlasM[g * T + t] / atlasC[g * T + t] : 0.5,
+        atlasC[g * T + t] > 0 ? atlasM[g * T + t] / atlasC[g * T + t] : Number.NaN,
       ),
     );
     const rng = new Generator(21);
@@ -224,18 +260,20 @@ describe('synthetic mixtures (mix_pat) and deconvolution', () => {
       );
       const mix = mixPat(sources, pi, total, rng);
       truth.push(mix.realized);
-      const m = new Float64Array(G);
-      const c = new Float64Array(G);
+      const m = new Float64Array(G + 1);
+      const c = new Float64Array(G + 1);
       regionBeta(mix.records, m, c, 0, 1);
-      viaNnls.push(
-        nnlsDeconvolve(
-          atlasRows,
-          Array.from(m, (v, g) => (c[g] > 0 ? v / c[g] : Number.NaN)),
-        ).proportions,
-      );
+      const rows: Float64Array[] = [];
+      const b: number[] = [];
+      for (let g = 1; g <= G; g++) {
+        if (c[g] === 0 || atlasRows[g].some(Number.isNaN)) continue;
+        rows.push(atlasRows[g]);
+        b.push(m[g] / c[g]);
+      }
+      viaNnls.push(nnlsDeconvolve(rows, b).proportions);
       const probs = new Float64Array(mix.records.length * T);
       mix.records.forEach((rec, r) => {
-        probs.set(bayesReadPosterior(ds.groundTruth, regionOf(rec), rec.pattern), r * T);
+        probs.set(bayesOf(rec), r * T);
       });
       const fit = mixtureMle(
         { probs, nReads: mix.records.length, nClasses: T },
@@ -252,6 +290,8 @@ describe('synthetic mixtures (mix_pat) and deconvolution', () => {
     );
     expect(rNnls).toBeLessThan(uniform);
     expect(rMle).toBeLessThan(uniform / 2);
+    // Reads carry coherent multi-CpG patterns that per-CpG averages lose: the exact read likelihood wins.
+    expect(rMle).toBeLessThan(rNnls);
     expect(pearsonPerTissue(truth, viaMle).filter((r) => r > 0.8).length).toBeGreaterThan(T / 2);
     console.log(
       `synthetic Dirichlet(0.5) mixtures: RMSE uniform ${uniform.toFixed(4)}, NNLS ${rNnls.toFixed(4)}, Bayes-posterior MLE ${rMle.toFixed(4)}`,
@@ -277,7 +317,7 @@ describe('low-fraction spike-ins and the detection limit', () => {
       const mix = mixPat(sources, pi, 1200, rng);
       const probs = new Float64Array(mix.records.length * T);
       mix.records.forEach((rec, r) => {
-        probs.set(bayesReadPosterior(ds.groundTruth, regionOf(rec), rec.pattern), r * T);
+        probs.set(bayesOf(rec), r * T);
       });
       return mixtureMle(
         { probs, nReads: mix.records.length, nClasses: T },
