@@ -33,7 +33,7 @@ describe('config', () => {
     ]);
     expect(c.models[2]).toMatchObject({
       kind: 'mdf-net',
-      calibrate: 'val',
+      calibrate: 'run',
       run: '/srv/meddl/models/mdf-net/run',
     });
     expect(c.storage.artifactDir).toBe('/srv/meddl/artifacts');
