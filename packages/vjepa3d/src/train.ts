@@ -6,6 +6,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { groupRatioSplit, Hdf5File } from '@meddl/data';
+import {
+  DistributedDataParallel,
+  DistributedSampler,
+  ProcessGroup,
+  rankZeroSink,
+  resolveDistributedEnv,
+} from '@meddl/distributed';
 import { embeddingSection, headline, writeEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
@@ -129,6 +136,12 @@ export const PretrainConfigSchema = z.object({
   pooling: z.enum(['mean', 'mean-max']).default('mean'),
   autoResume: z.boolean().default(true),
   backend: z.enum(['auto', 'native', 'cpu', 'wasm', 'node', 'node-gpu']).default('auto'),
+  /**
+   * Data-parallel training through @meddl/distributed: 'auto' joins a process group when the
+   * environment names one (`meddl launch`, torchrun/SLURM variables, WORLD_SIZE > 1); 'off' never.
+   * `batchSize` is per rank (global batch = batchSize × world size).
+   */
+  distributed: z.enum(['auto', 'off']).default('auto'),
   trainer: TrainerConfigSchema.prefault({}),
 });
 export type PretrainConfig = z.output<typeof PretrainConfigSchema>;
@@ -508,12 +521,43 @@ export interface PretrainResult {
   data: { volumes: number; train: number; val: number; devices: Record<string, number> };
 }
 
-/** Pretrains V-JEPA on a folder of OCT DICOMs (auto-resuming), then probes. */
-export async function pretrain(input: PretrainConfigInput): Promise<PretrainResult> {
+/**
+ * Pretrains V-JEPA on a folder of OCT DICOMs (auto-resuming), then probes. Data-parallel when a
+ * process group is given or the environment names one (`distributed: 'auto'`): gradients are
+ * averaged across ranks before clipping and the step (`DistributedDataParallel`), each rank reads
+ * its `DistributedSampler` share of the training volumes with its own augmentation and masks, every
+ * rank updates its EMA target from identical weights (no exchange needed), only rank 0 writes logs,
+ * checkpoints, metrics and probes (other ranks return `probe: null`).
+ */
+export async function pretrain(
+  input: PretrainConfigInput,
+  options: { group?: ProcessGroup } = {},
+): Promise<PretrainResult> {
   const config = PretrainConfigSchema.parse(input);
   await initBackend(config.backend);
+  let group = options.group ?? null;
+  let ownGroup = false;
+  if (!group && config.distributed === 'auto') {
+    const env = resolveDistributedEnv();
+    if (env.worldSize > 1) {
+      group = await ProcessGroup.init(env);
+      ownGroup = true;
+    }
+  }
+  try {
+    return await pretrainOn(config, group);
+  } finally {
+    if (ownGroup) await group?.destroy();
+  }
+}
+
+async function pretrainOn(config: PretrainConfig, group: ProcessGroup | null): Promise<PretrainResult> {
+  const rank = group?.rank ?? 0;
+  const worldSize = group?.worldSize ?? 1;
   const dataDir = resolve(config.data.dir);
-  if (config.data.synth && !existsSync(join(dataDir, 'labels.csv'))) synthesize(dataDir, config.data.synth);
+  if (rank === 0 && config.data.synth && !existsSync(join(dataDir, 'labels.csv')))
+    synthesize(dataDir, config.data.synth);
+  await group?.barrier(); // the other ranks read what rank 0 synthesized
   const seed = config.trainer.seed;
   const model = createModel(config.model.preset, config.model.overrides, new Generator(seed));
   try {
@@ -530,33 +574,49 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
     const collate = (items: number[]) => items;
     const train = new DataLoader(dataset(split.train), {
       batchSize: config.batchSize,
-      shuffle: true,
-      seed,
-      dropLast: split.train.length >= config.batchSize,
+      ...(group
+        ? {
+            sampler: new DistributedSampler(split.train.length, {
+              rank,
+              worldSize,
+              seed,
+              dropLast: split.train.length >= worldSize,
+            }),
+          }
+        : { shuffle: true, seed }),
+      dropLast: Math.ceil(split.train.length / worldSize) >= config.batchSize,
       collate,
     });
     const val = new DataLoader(dataset(split.val), { batchSize: config.batchSize, collate });
     const runsDir = config.trainer.runsDir ?? 'runs';
     const runDir = resolve(runsDir, config.trainer.name);
-    writeJsonAtomic(join(runDir, 'vjepa3d.json'), {
-      ...config,
-      data: { ...config.data, dir: dataDir },
-      modelConfig: c,
-    });
+    if (rank === 0)
+      writeJsonAtomic(join(runDir, 'vjepa3d.json'), {
+        ...config,
+        data: { ...config.data, dir: dataDir },
+        modelConfig: c,
+      });
+    let ddp: DistributedDataParallel | null = null;
+    if (group) {
+      ddp = new DistributedDataParallel(group, model);
+      await ddp.syncParameters();
+    }
     const manager = new CheckpointManager(join(runDir, 'checkpoints'), {
       keepLast: 2,
       keepBest: [{ monitor: 'val_loss', mode: 'min', k: 1 }],
     });
-    const task = new VJepaTask(model, data, config, seed + 1);
+    const task = new VJepaTask(model, data, config, seed + 1 + 7919 * rank);
     const trainer = new Trainer(
       {
         ...config.trainer,
-        runsDir,
+        runsDir: rank === 0 ? runsDir : null,
+        ...(rank === 0 ? {} : { loggers: { console: false, csv: false, jsonl: false, tensorboard: false } }),
         optimizer: { ...config.trainer.optimizer, name: 'adamw', weightDecay: config.weightDecay.start },
         checkpoint: config.trainer.checkpoint ?? { everyNEpochs: 1, mode: 'min' },
       },
       {
-        checkpointSink: manager,
+        ...(ddp ? ddp.trainerOptions() : {}),
+        checkpointSink: group ? rankZeroSink(group, manager) : manager,
         callbacks: [
           new TargetEmaCallback(model, config.ema),
           new WeightDecayScheduleCallback(config.weightDecay),
@@ -567,6 +627,15 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
       const summary = await trainer.fit(task, { train, val }, { resume: config.autoResume });
       const metrics = summary.history.at(-1)?.metrics ?? {};
       let probe: ProbeComparison | null = null;
+      const devices: Record<string, number> = {};
+      for (const r of data.rows) devices[r.device] = (devices[r.device] ?? 0) + 1;
+      const dataFacts = {
+        volumes: data.rows.length,
+        train: split.train.length,
+        val: split.val.length,
+        devices,
+      };
+      if (rank !== 0) return { runDir, summary, metrics, probe, data: dataFacts };
       if (config.probe && data.numClasses >= 2)
         probe = compareProbes(
           model,
@@ -578,15 +647,7 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
           config.probeRepeats,
           config.data.valFraction,
         );
-      const devices: Record<string, number> = {};
-      for (const r of data.rows) devices[r.device] = (devices[r.device] ?? 0) + 1;
-      const result = {
-        runDir,
-        summary,
-        metrics,
-        probe,
-        data: { volumes: data.rows.length, train: split.train.length, val: split.val.length, devices },
-      };
+      const result = { runDir, summary, metrics, probe, data: dataFacts };
       writeJsonAtomic(join(runDir, 'metrics.json'), {
         status: summary.status,
         epochs: summary.epochs,
