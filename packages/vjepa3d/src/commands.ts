@@ -149,6 +149,10 @@ export const commands: VJepaCommand[] = [
       { flags: '--labels <csv>', description: 'labels CSV (path,label_index); default <data>/labels.csv' },
       { flags: '--encoder <which>', description: 'target (EMA) or context encoder; default: the run config' },
       { flags: '--pooling <how>', description: 'mean or mean-max; default: the run config' },
+      {
+        flags: '--repeats <n>',
+        description: 'repeat the probes over n patient splits (paired gain, 95% CI)',
+      },
     ],
     async run(_args, options) {
       const encoder = options.encoder;
@@ -157,8 +161,15 @@ export const commands: VJepaCommand[] = [
       const pooling = options.pooling;
       if (pooling !== undefined && pooling !== 'mean' && pooling !== 'mean-max')
         throw new VJepaArgumentError('--pooling', `expected mean or mean-max, got '${String(pooling)}'`);
+      const repeats = options.repeats === undefined ? undefined : Number(options.repeats);
+      if (repeats !== undefined && (!Number.isInteger(repeats) || repeats < 1 || repeats > 31))
+        throw new VJepaArgumentError(
+          '--repeats',
+          `expected an integer 1–31, got '${String(options.repeats)}'`,
+        );
       const r = await evaluate({
         ...(encoder !== undefined ? { encoder } : {}),
+        ...(repeats !== undefined ? { repeats } : {}),
         ...(pooling !== undefined ? { pooling } : {}),
         run: requireString(options, 'run', 'a run directory'),
         ...(typeof options.data === 'string' ? { dataDir: options.data } : {}),
@@ -174,16 +185,26 @@ export const commands: VJepaCommand[] = [
     arguments: [{ name: 'input', description: 'folder of DICOM volumes', required: true }],
     options: [
       { flags: '--run <dir>', description: 'run directory of `meddl train vjepa3d`' },
+      {
+        flags: '--onnx <file>',
+        description: 'embed with an exported encoder (`meddl export vjepa3d`) through onnxruntime',
+      },
       { flags: '--out <h5>', description: 'output HDF5 file' },
     ],
     async run(args, options) {
       if (!args[0]) throw new VJepaArgumentError('input', 'a folder of volumes is required');
+      const onnx = typeof options.onnx === 'string' ? options.onnx : undefined;
       const r = await predict({
-        run: requireString(options, 'run', 'a run directory'),
+        ...(onnx ? { onnx } : {}),
+        ...(onnx && typeof options.run !== 'string'
+          ? {}
+          : { run: requireString(options, 'run', 'a run directory') }),
         input: args[0],
         out: requireString(options, 'out', 'an output .h5 path'),
       });
-      console.log(`wrote ${r.count} embeddings of dimension ${r.dim} to ${String(options.out)}`);
+      console.log(
+        `wrote ${r.count} embeddings of dimension ${r.dim} (${r.source}) to ${String(options.out)}`,
+      );
     },
   },
 ];
@@ -200,6 +221,19 @@ function printProbe(p: import('./train').ProbeComparison): void {
   ] as const) {
     console.log(
       `${name.padEnd(14)} ${f(r.linear.accuracy).padStart(10)}  ${f(r.linear.balancedAccuracy).padStart(11)}  ${f(r.linear.aurocMacro).padStart(12)}  ${f(r.knn.accuracy).padStart(7)}  ${f(r.knn.balancedAccuracy).padStart(8)}`,
+    );
+  }
+  const rp = p.repeated;
+  if (rp) {
+    const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
+    const g = (x: { mean: number; lower: number; upper: number }) =>
+      `${x.mean >= 0 ? '+' : ''}${f(x.mean)} [${f(x.lower)}, ${f(x.upper)}]`;
+    console.log(`over ${rp.splitSeeds.length} patient splits (seeds ${rp.splitSeeds.join(', ')}):`);
+    console.log(
+      `  linear acc pretrained ${f(mean(rp.pretrained.linear))} vs random init ${f(mean(rp.randomInit.linear))}: gain ${g(rp.linearGain)} (95% CI)`,
+    );
+    console.log(
+      `  k-NN acc   pretrained ${f(mean(rp.pretrained.knn))} vs random init ${f(mean(rp.randomInit.knn))}: gain ${g(rp.knnGain)} (95% CI)`,
     );
   }
 }

@@ -61,6 +61,12 @@ export {
   VJepa3d,
 } from './model';
 export {
+  embedVolumesOnnx,
+  openOnnxEncoder,
+  readOnnxSidecar,
+  type VJepaOnnxSidecar,
+} from './onnx-embed';
+export {
   exportVJepaEncoder,
   lowerTubeletConv,
   lowerTubeletEmbed,
@@ -101,8 +107,10 @@ export {
   PretrainConfigSchema,
   type PretrainResult,
   type ProbeComparison,
+  pairedGain,
   predict,
   pretrain,
+  type RepeatedProbe,
   splitDataset,
   TargetEmaCallback,
   VJepaTask,
@@ -117,6 +125,7 @@ export {
   normalizeIntensity,
   randomCrop,
   randomFlip,
+  randomResizedCrop,
   resample,
   type Shape3,
   type Transform3d,

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors } from '@meddl/checkpoint';
+import { Hdf5File } from '@meddl/data';
 import {
   exportModule,
   exportRegistry,
@@ -14,7 +15,19 @@ import {
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
 // The package entry registers 'vjepa3d' in the export registry.
-import { createModel, exportVJepaEncoder, patchify, type VisionTransformer3d, type VJepa3d } from './index';
+import {
+  createModel,
+  embedVolumes,
+  embedVolumesOnnx,
+  exportVJepaEncoder,
+  loadOctDataset,
+  openOnnxEncoder,
+  patchify,
+  predict,
+  synthesize,
+  type VisionTransformer3d,
+  type VJepa3d,
+} from './index';
 
 beforeAll(async () => {
   await initBackend();
@@ -124,6 +137,37 @@ describe('vjepa3d ONNX export', () => {
       await expect(
         runExport(exportRegistry, 'vjepa3d', { checkpoint: ckpt, out, encoder: 'student' }),
       ).rejects.toThrow(/context' or 'target'/);
+
+      // Embeddings from the exported file (onnxruntime) equal the checkpoint path's within 1e-4:
+      // embedVolumesOnnx for both poolings, and predict({ onnx }) with the sidecar alone.
+      const dataDir = join(dir, 'data');
+      synthesize(dataDir, { seed: 2, patients: 3, scale: 0.3, bothEyes: 0 });
+      const data = await loadOctDataset(dataDir, [9, 18, 18]);
+      const session = await openOnnxEncoder(out, [8, 16, 16]);
+      try {
+        for (const pooling of ['mean', 'mean-max'] as const) {
+          const ref = embedVolumes(m, data.volumes, 'target', pooling);
+          const got = await embedVolumesOnnx(session, data.volumes, [8, 16, 16], pooling, 2);
+          expect(got.dim).toBe(ref.dim);
+          const diff = Math.max(...got.embeddings.map((v, i) => Math.abs(v - ref.embeddings[i]!)));
+          expect(diff).toBeLessThan(1e-4);
+        }
+      } finally {
+        await session.release();
+      }
+      await expect(openOnnxEncoder(out, [8, 32, 32])).rejects.toThrow(/does not match/);
+      const h5 = join(dir, 'emb.h5');
+      const p = await predict({ onnx: out, input: dataDir, out: h5 });
+      expect(p).toEqual({ count: data.volumes.length, dim: 48, source: 'onnx' });
+      const ref = embedVolumes(m, data.volumes, 'target', 'mean');
+      const f = await Hdf5File.open(h5, 'r');
+      try {
+        const emb = f.read('embeddings') as Float32Array;
+        expect(Math.max(...emb.map((v, i) => Math.abs(v - ref.embeddings[i]!)))).toBeLessThan(1e-4);
+        expect(f.attributes('embeddings').encoder).toBe('target');
+      } finally {
+        f.close();
+      }
       m.dispose();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,13 +1,23 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hdf5File } from '@meddl/data';
+import { ProcessGroup } from '@meddl/distributed';
 import { readEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleBatchMasks } from './masking';
+import { MaskConfigSchema, sampleBatchMasks } from './masking';
 import { createModel, patchify, resolveModelConfig, tokenGrid } from './model';
-import { evaluate, type PretrainConfigInput, predict, pretrain, WeightDecayScheduleCallback } from './train';
+import {
+  depthAsTime,
+  evaluate,
+  type PretrainConfigInput,
+  pairedGain,
+  predict,
+  pretrain,
+  WeightDecayScheduleCallback,
+} from './train';
 
 const root = mkdtempSync(join(tmpdir(), 'vjepa3d-train-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -120,6 +130,45 @@ describe('model', () => {
     expect(cb.valueAt(50, 100)).toBeCloseTo(0.22, 12);
     expect(cb.valueAt(100, 100)).toBeCloseTo(0.4, 12);
   });
+
+  it('depthAsTime: en-face blocks that span the full depth, disjoint from the context', () => {
+    const grid: [number, number, number] = [8, 4, 4]; // frames, depth, columns
+    const rng = new Generator(9);
+    for (let k = 0; k < 50; k++) {
+      const cfg = {
+        numBlocks: 3,
+        spatialScale: [0.15, 0.3],
+        temporalScale: [1, 1],
+        aspectRatio: [0.75, 1.5],
+      };
+      // Batch 1: no truncation to the batch minimum (which drops the deepest indices of some rows).
+      const m = depthAsTime(sampleBatchMasks(rng, [4, 8, 4], MaskConfigSchema.parse(cfg), 1), grid);
+      for (let b = 0; b < 1; b++) {
+        const tgt = new Set(m.target.subarray(b * m.nTarget, (b + 1) * m.nTarget));
+        const ctx = m.context.subarray(b * m.nContext, (b + 1) * m.nContext);
+        for (const i of ctx) expect(tgt.has(i)).toBe(false);
+        // Every masked (frame, column) is masked at all 4 depths; context ∪ target = all tokens.
+        expect(tgt.size + ctx.length).toBe(128);
+        const enface = new Map<number, number>();
+        for (const i of tgt) {
+          const key = Math.floor(i / 16) * 4 + (i % 4);
+          enface.set(key, (enface.get(key) ?? 0) + 1);
+        }
+        const counts = [...enface.values()];
+        expect(counts.every((c) => c === 4)).toBe(true);
+        expect([...tgt].every((i) => i >= 0 && i < 128)).toBe(true);
+      }
+    }
+  });
+
+  it('pairedGain: mean difference with a 95 % t interval', () => {
+    // d = [0.1, 0.2, 0.3]: mean 0.2, sd 0.1, t(0.975, 2) = 4.303 → half-width 4.303 · 0.1 / √3.
+    const g = pairedGain([0.6, 0.7, 0.8], [0.5, 0.5, 0.5]);
+    expect(g.mean).toBeCloseTo(0.2, 12);
+    expect(g.upper - g.mean).toBeCloseTo((4.303 * 0.1) / Math.sqrt(3), 10);
+    expect(g.mean - g.lower).toBeCloseTo((4.303 * 0.1) / Math.sqrt(3), 10);
+    expect(Number.isNaN(pairedGain([1], [0]).lower)).toBe(true);
+  });
 });
 
 describe('pretraining', () => {
@@ -150,6 +199,13 @@ describe('pretraining', () => {
     const ev2 = await evaluate({ run: r.runDir, encoder: 'context', pooling: 'mean-max' });
     expect(ev2.pretrained.nTest).toBe(ev.pretrained.nTest);
     expect(ev2.randomInit.linear.accuracy).toBeGreaterThanOrEqual(0);
+    // Repeated over 3 patient splits: the first is the run's own split.
+    const ev3 = await evaluate({ run: r.runDir, repeats: 3 });
+    expect(ev3.repeated?.splitSeeds).toEqual([0, 1, 2]);
+    expect(ev3.repeated?.pretrained.linear[0]).toBe(ev.pretrained.linear.accuracy);
+    expect(ev3.repeated?.randomInit.knn).toHaveLength(3);
+    const gains = ev3.repeated!.pretrained.linear.map((a, i) => a - ev3.repeated!.randomInit.linear[i]!);
+    expect(ev3.repeated?.linearGain.mean).toBeCloseTo(gains.reduce((a, b) => a + b, 0) / 3, 12);
     const out = join(root, 'emb.h5');
     const p = await predict({ run: r.runDir, input: join(root, 'data'), out });
     const f = await Hdf5File.open(out, 'r');
@@ -161,6 +217,42 @@ describe('pretraining', () => {
       expect(emb.every(Number.isFinite)).toBe(true);
     } finally {
       f.close();
+    }
+  });
+
+  it('data-parallel on 2 in-process ranks over loopback TCP: weights stay identical, rank 0 writes', async () => {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const masterPort = (srv.address() as { port: number }).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const groups = await Promise.all(
+      [0, 1].map((rank) =>
+        ProcessGroup.init({
+          rank,
+          worldSize: 2,
+          masterAddr: '127.0.0.1',
+          masterPort,
+          hostStore: rank === 0,
+          rendezvousTimeoutMs: 20_000,
+          timeoutMs: 60_000,
+        }),
+      ),
+    );
+    try {
+      const cfg = { ...config('ddp', 2), batchSize: 2, probeRepeats: 1 };
+      const [r0, r1] = await Promise.all(groups.map((group) => pretrain(cfg, { group })));
+      // Each rank trains on its own shard with its own masks…
+      expect(r0!.summary.history[0]!.trainLoss).not.toBe(r1!.summary.history[0]!.trainLoss);
+      // …but after averaged gradients and identical EMA updates both hold the same context and
+      // target weights: validation (same volumes, same masks) gives the same loss and health bit
+      // for bit.
+      expect(r1!.metrics).toEqual(r0!.metrics);
+      expect(r0!.summary.steps).toBe(r1!.summary.steps);
+      expect(r0!.probe).not.toBeNull();
+      expect(r1!.probe).toBeNull();
+      expect(existsSync(join(r0!.runDir, 'metrics.json'))).toBe(true);
+    } finally {
+      await Promise.all(groups.map((g) => g.destroy()));
     }
   });
 });

@@ -6,6 +6,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { groupRatioSplit, Hdf5File } from '@meddl/data';
+import {
+  DistributedDataParallel,
+  DistributedSampler,
+  ProcessGroup,
+  rankZeroSink,
+  resolveDistributedEnv,
+} from '@meddl/distributed';
 import { embeddingSection, headline, writeEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
@@ -25,14 +32,16 @@ import { type ManifestRow, scanManifest } from './data/manifest';
 import { readOctVolume, type Volume3d } from './data/read';
 import { VJepaArgumentError, VJepaDataError } from './errors';
 import { representationHealth } from './health';
-import { MaskConfigSchema, sampleBatchMasks, VJEPA_MASKS } from './masking';
+import { MaskConfigSchema, sampleBatchMasks, type TokenGrid, VJEPA_MASKS } from './masking';
 import {
   createModel,
   type MaskSet,
   type ModelConfig,
+  ModelConfigSchema,
   type Pooling,
   PRESETS,
   patchify,
+  resolveModelConfig,
   tokenGrid,
   type Vit3dPreset,
   type VJepa3d,
@@ -46,6 +55,7 @@ import {
   normalizeIntensity,
   randomCrop,
   randomFlip,
+  randomResizedCrop,
   resample,
   type Shape3,
 } from './transforms';
@@ -81,6 +91,15 @@ export const PretrainConfigSchema = z.object({
     .array(MaskConfigSchema)
     .min(1)
     .default(VJEPA_MASKS.map((m) => MaskConfigSchema.parse(m))),
+  /**
+   * Which token-grid axis the masks treat as V-JEPA's time axis. 'frames' (V-JEPA's layout: the
+   * B-scan axis is time, blocks lie in the depth × A-scan plane); 'depth': blocks lie in the en-face
+   * plane (B-scans × A-scans) and, with temporalScale 1, span the full depth — whole A-scan bundles
+   * are hidden and predicted from their en-face neighbours, so a lesion partly visible in the
+   * context is predictable (with 'frames' and temporalScale 1 a masked tube hides a focal lesion
+   * in every B-scan at once).
+   */
+  maskTimeAxis: z.enum(['frames', 'depth']).default('frames'),
   loss: z.enum(['l1', 'normalized-mse']).default('l1'),
   batchSize: z.number().int().positive().default(4),
   /** Target-encoder EMA momentum, ramped linearly over training (V-JEPA: 0.998 → 1.0). */
@@ -93,6 +112,15 @@ export const PretrainConfigSchema = z.object({
     .prefault({}),
   augment: z
     .object({
+      /**
+       * Random resized crop (V-JEPA's RandomResizedCrop, per axis): each axis of the box spans
+       * U(min, max) of the preprocessed volume, resampled to the model input. null: a plain random
+       * crop of the input shape.
+       */
+      resizedCrop: z
+        .tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)])
+        .nullable()
+        .default(null),
       flip: z.boolean().default(true),
       jitterScale: z.number().min(0).default(0.1),
       jitterShift: z.number().min(0).default(0.1),
@@ -102,10 +130,18 @@ export const PretrainConfigSchema = z.object({
   probe: z.boolean().default(true),
   /** Which encoder the probes and `predict` read: the EMA target (V-JEPA's choice) or the context encoder. */
   probeEncoder: z.enum(['target', 'context']).default('target'),
+  /** Patient splits the probes are repeated over (1 = only the run's own train/val split). */
+  probeRepeats: z.number().int().min(1).max(31).default(1),
   /** Token pooling for probes and `predict`: mean [D] or mean ‖ max [2D]. */
   pooling: z.enum(['mean', 'mean-max']).default('mean'),
   autoResume: z.boolean().default(true),
   backend: z.enum(['auto', 'native', 'cpu', 'wasm', 'node', 'node-gpu']).default('auto'),
+  /**
+   * Data-parallel training through @meddl/distributed: 'auto' joins a process group when the
+   * environment names one (`meddl launch`, torchrun/SLURM variables, WORLD_SIZE > 1); 'off' never.
+   * `batchSize` is per rank (global batch = batchSize × world size).
+   */
+  distributed: z.enum(['auto', 'off']).default('auto'),
   trainer: TrainerConfigSchema.prefault({}),
 });
 export type PretrainConfig = z.output<typeof PretrainConfigSchema>;
@@ -206,6 +242,27 @@ function tubeletsOf(volumes: Volume3d[], c: ModelConfig): tf.Tensor3D {
   return tf.tensor3d(patchify(flat, volumes.length, c.inputShape, c.tubelet), [volumes.length, n, k]);
 }
 
+/**
+ * Masks sampled on the grid [depth, frames, columns] (depth as V-JEPA's time axis) → token indices
+ * of the model's [frames, depth, columns] grid, each row sorted.
+ */
+export function depthAsTime<M extends MaskSet>(m: M, grid: TokenGrid): M {
+  const [F, D, C] = grid;
+  const remap = (list: Int32Array, count: number) => {
+    const out = new Int32Array(list.length);
+    for (let r = 0; r * count < list.length; r++) {
+      const row = list.subarray(r * count, (r + 1) * count).map((i) => {
+        const d = Math.floor(i / (F * C));
+        const f = Math.floor((i % (F * C)) / C);
+        return (f * D + d) * C + (i % C);
+      });
+      out.set(row.sort(), r * count);
+    }
+    return out;
+  };
+  return { ...m, context: remap(m.context, m.nContext), target: remap(m.target, m.nTarget) };
+}
+
 /** The pretraining task: augment, mask, JEPA loss; validation: loss on fixed masks + embeddings. */
 export class VJepaTask implements TrainingTask<number[]> {
   readonly rng: Generator;
@@ -221,14 +278,17 @@ export class VJepaTask implements TrainingTask<number[]> {
     const c = module.config;
     const a = config.augment;
     this.augment = compose(
-      randomCrop(c.inputShape),
+      a.resizedCrop ? randomResizedCrop(c.inputShape, a.resizedCrop) : randomCrop(c.inputShape),
       ...(a.flip ? [randomFlip([2])] : []),
       intensityJitter({ scale: a.jitterScale, shift: a.jitterShift }),
     );
   }
   private masks(rng: Generator, batch: number): MaskSet[] {
     const grid = tokenGrid(this.module.config);
-    return this.config.masks.map((m) => sampleBatchMasks(rng, grid, m, batch));
+    if (this.config.maskTimeAxis === 'frames')
+      return this.config.masks.map((m) => sampleBatchMasks(rng, grid, m, batch));
+    const [F, D, C] = grid;
+    return this.config.masks.map((m) => depthAsTime(sampleBatchMasks(rng, [D, F, C], m, batch), grid));
   }
   trainingStep(batch: number[], _ctx: StepContext): tf.Scalar {
     const vols = batch.map((i) => this.augment(this.data.volumes[i] as Volume3d, this.rng));
@@ -351,13 +411,48 @@ export function embedVolumes(
   return { embeddings: out, dim };
 }
 
+/** Probe accuracies over several patient splits of all labelled volumes (one value per split). */
+export interface RepeatedProbe {
+  /** Seeds of the patient splits (the run's own split seed first). */
+  splitSeeds: number[];
+  pretrained: { linear: number[]; knn: number[] };
+  randomInit: { linear: number[]; knn: number[] };
+  /** Paired difference pretrained − random init of the linear-probe accuracy: mean and a 95 % t interval. */
+  linearGain: { mean: number; lower: number; upper: number };
+  knnGain: { mean: number; lower: number; upper: number };
+}
+
 export interface ProbeComparison {
   pretrained: ProbeResult;
   randomInit: ProbeResult;
   labelNames: string[];
+  /** Present when `probeRepeats` > 1. */
+  repeated?: RepeatedProbe;
 }
 
-/** Probes the pretrained model and a randomly initialised one (same preset and seed) on the same split. */
+// Two-sided 95 % Student t quantiles for 1..30 degrees of freedom.
+const T95 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
+  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+/** Mean and 95 % t interval of paired differences a[i] − b[i]. */
+export function pairedGain(a: number[], b: number[]): { mean: number; lower: number; upper: number } {
+  const d = a.map((x, i) => x - (b[i] as number));
+  const n = d.length;
+  const mean = d.reduce((s, x) => s + x, 0) / n;
+  if (n < 2) return { mean, lower: Number.NaN, upper: Number.NaN };
+  const sd = Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1));
+  const half = (T95[Math.min(n - 1, 30) - 1] as number) * (sd / Math.sqrt(n));
+  return { mean, lower: mean - half, upper: mean + half };
+}
+
+/**
+ * Probes the pretrained model and a randomly initialised one (same preset and seed) on the same split.
+ * With `repeats` > 1, also on `repeats` patient splits (seeds seed, seed+1, …) of all labelled
+ * volumes: pretraining never sees labels, so its train patients may serve as probe test patients in
+ * the other splits. The paired gain over those splits comes with a 95 % t interval.
+ */
 export function compareProbes(
   model: VJepa3d,
   data: OctDataset,
@@ -365,6 +460,8 @@ export function compareProbes(
   seed: number,
   which: 'target' | 'context' = 'target',
   pooling: Pooling = 'mean',
+  repeats = 1,
+  valFraction = 0.3,
 ): ProbeComparison {
   const labelled = (ix: number[]) => ix.filter((i) => (data.labels[i] as number) >= 0);
   const s = { train: labelled(split.train), test: labelled(split.val) };
@@ -373,15 +470,44 @@ export function compareProbes(
       'labels',
       'the probe needs labelled volumes of at least two classes in both splits',
     );
-  const probe = (m: VJepa3d) => {
-    const e = embedVolumes(m, data.volumes, which, pooling);
-    return probeFeatures(e.embeddings, e.dim, data.labels, s, data.numClasses);
-  };
-  const pre = probe(model);
   const random = new (model.constructor as typeof VJepa3d)(model.config, new Generator(seed));
   try {
-    const rnd = probe(random);
-    return { pretrained: pre, randomInit: rnd, labelNames: data.labelNames };
+    const ePre = embedVolumes(model, data.volumes, which, pooling);
+    const eRnd = embedVolumes(random, data.volumes, which, pooling);
+    const probe = (e: { embeddings: Float32Array; dim: number }, sp: { train: number[]; test: number[] }) =>
+      probeFeatures(e.embeddings, e.dim, data.labels, sp, data.numClasses);
+    const out: ProbeComparison = {
+      pretrained: probe(ePre, s),
+      randomInit: probe(eRnd, s),
+      labelNames: data.labelNames,
+    };
+    if (repeats > 1) {
+      const splitSeeds = Array.from({ length: repeats }, (_, k) => seed + k);
+      const r: RepeatedProbe = {
+        splitSeeds,
+        pretrained: { linear: [], knn: [] },
+        randomInit: { linear: [], knn: [] },
+        linearGain: { mean: 0, lower: 0, upper: 0 },
+        knnGain: { mean: 0, lower: 0, upper: 0 },
+      };
+      for (const k of splitSeeds) {
+        const sp = k === seed ? split : splitDataset(data, valFraction, k);
+        const sk = { train: labelled(sp.train), test: labelled(sp.val) };
+        if (sk.train.length === 0 || sk.test.length === 0) continue;
+        for (const [name, e] of [
+          ['pretrained', ePre],
+          ['randomInit', eRnd],
+        ] as const) {
+          const p = probe(e, sk);
+          r[name].linear.push(p.linear.accuracy);
+          r[name].knn.push(p.knn.accuracy);
+        }
+      }
+      r.linearGain = pairedGain(r.pretrained.linear, r.randomInit.linear);
+      r.knnGain = pairedGain(r.pretrained.knn, r.randomInit.knn);
+      out.repeated = r;
+    }
+    return out;
   } finally {
     random.dispose();
   }
@@ -395,12 +521,43 @@ export interface PretrainResult {
   data: { volumes: number; train: number; val: number; devices: Record<string, number> };
 }
 
-/** Pretrains V-JEPA on a folder of OCT DICOMs (auto-resuming), then probes. */
-export async function pretrain(input: PretrainConfigInput): Promise<PretrainResult> {
+/**
+ * Pretrains V-JEPA on a folder of OCT DICOMs (auto-resuming), then probes. Data-parallel when a
+ * process group is given or the environment names one (`distributed: 'auto'`): gradients are
+ * averaged across ranks before clipping and the step (`DistributedDataParallel`), each rank reads
+ * its `DistributedSampler` share of the training volumes with its own augmentation and masks, every
+ * rank updates its EMA target from identical weights (no exchange needed), only rank 0 writes logs,
+ * checkpoints, metrics and probes (other ranks return `probe: null`).
+ */
+export async function pretrain(
+  input: PretrainConfigInput,
+  options: { group?: ProcessGroup } = {},
+): Promise<PretrainResult> {
   const config = PretrainConfigSchema.parse(input);
   await initBackend(config.backend);
+  let group = options.group ?? null;
+  let ownGroup = false;
+  if (!group && config.distributed === 'auto') {
+    const env = resolveDistributedEnv();
+    if (env.worldSize > 1) {
+      group = await ProcessGroup.init(env);
+      ownGroup = true;
+    }
+  }
+  try {
+    return await pretrainOn(config, group);
+  } finally {
+    if (ownGroup) await group?.destroy();
+  }
+}
+
+async function pretrainOn(config: PretrainConfig, group: ProcessGroup | null): Promise<PretrainResult> {
+  const rank = group?.rank ?? 0;
+  const worldSize = group?.worldSize ?? 1;
   const dataDir = resolve(config.data.dir);
-  if (config.data.synth && !existsSync(join(dataDir, 'labels.csv'))) synthesize(dataDir, config.data.synth);
+  if (rank === 0 && config.data.synth && !existsSync(join(dataDir, 'labels.csv')))
+    synthesize(dataDir, config.data.synth);
+  await group?.barrier(); // the other ranks read what rank 0 synthesized
   const seed = config.trainer.seed;
   const model = createModel(config.model.preset, config.model.overrides, new Generator(seed));
   try {
@@ -417,33 +574,49 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
     const collate = (items: number[]) => items;
     const train = new DataLoader(dataset(split.train), {
       batchSize: config.batchSize,
-      shuffle: true,
-      seed,
-      dropLast: split.train.length >= config.batchSize,
+      ...(group
+        ? {
+            sampler: new DistributedSampler(split.train.length, {
+              rank,
+              worldSize,
+              seed,
+              dropLast: split.train.length >= worldSize,
+            }),
+          }
+        : { shuffle: true, seed }),
+      dropLast: Math.ceil(split.train.length / worldSize) >= config.batchSize,
       collate,
     });
     const val = new DataLoader(dataset(split.val), { batchSize: config.batchSize, collate });
     const runsDir = config.trainer.runsDir ?? 'runs';
     const runDir = resolve(runsDir, config.trainer.name);
-    writeJsonAtomic(join(runDir, 'vjepa3d.json'), {
-      ...config,
-      data: { ...config.data, dir: dataDir },
-      modelConfig: c,
-    });
+    if (rank === 0)
+      writeJsonAtomic(join(runDir, 'vjepa3d.json'), {
+        ...config,
+        data: { ...config.data, dir: dataDir },
+        modelConfig: c,
+      });
+    let ddp: DistributedDataParallel | null = null;
+    if (group) {
+      ddp = new DistributedDataParallel(group, model);
+      await ddp.syncParameters();
+    }
     const manager = new CheckpointManager(join(runDir, 'checkpoints'), {
       keepLast: 2,
       keepBest: [{ monitor: 'val_loss', mode: 'min', k: 1 }],
     });
-    const task = new VJepaTask(model, data, config, seed + 1);
+    const task = new VJepaTask(model, data, config, seed + 1 + 7919 * rank);
     const trainer = new Trainer(
       {
         ...config.trainer,
-        runsDir,
+        runsDir: rank === 0 ? runsDir : null,
+        ...(rank === 0 ? {} : { loggers: { console: false, csv: false, jsonl: false, tensorboard: false } }),
         optimizer: { ...config.trainer.optimizer, name: 'adamw', weightDecay: config.weightDecay.start },
         checkpoint: config.trainer.checkpoint ?? { everyNEpochs: 1, mode: 'min' },
       },
       {
-        checkpointSink: manager,
+        ...(ddp ? ddp.trainerOptions() : {}),
+        checkpointSink: group ? rankZeroSink(group, manager) : manager,
         callbacks: [
           new TargetEmaCallback(model, config.ema),
           new WeightDecayScheduleCallback(config.weightDecay),
@@ -454,17 +627,27 @@ export async function pretrain(input: PretrainConfigInput): Promise<PretrainResu
       const summary = await trainer.fit(task, { train, val }, { resume: config.autoResume });
       const metrics = summary.history.at(-1)?.metrics ?? {};
       let probe: ProbeComparison | null = null;
-      if (config.probe && data.numClasses >= 2)
-        probe = compareProbes(model, data, split, seed, config.probeEncoder, config.pooling);
       const devices: Record<string, number> = {};
       for (const r of data.rows) devices[r.device] = (devices[r.device] ?? 0) + 1;
-      const result = {
-        runDir,
-        summary,
-        metrics,
-        probe,
-        data: { volumes: data.rows.length, train: split.train.length, val: split.val.length, devices },
+      const dataFacts = {
+        volumes: data.rows.length,
+        train: split.train.length,
+        val: split.val.length,
+        devices,
       };
+      if (rank !== 0) return { runDir, summary, metrics, probe, data: dataFacts };
+      if (config.probe && data.numClasses >= 2)
+        probe = compareProbes(
+          model,
+          data,
+          split,
+          seed,
+          config.probeEncoder,
+          config.pooling,
+          config.probeRepeats,
+          config.data.valFraction,
+        );
+      const result = { runDir, summary, metrics, probe, data: dataFacts };
       writeJsonAtomic(join(runDir, 'metrics.json'), {
         status: summary.status,
         epochs: summary.epochs,
@@ -518,6 +701,8 @@ export async function evaluate(options: {
   /** Override the run's probeEncoder / pooling. */
   encoder?: 'target' | 'context';
   pooling?: Pooling;
+  /** Override the run's probeRepeats. */
+  repeats?: number;
 }): Promise<ProbeComparison> {
   const { model, config } = await loadPretrained(options.run);
   try {
@@ -536,6 +721,8 @@ export async function evaluate(options: {
       config.trainer.seed,
       options.encoder ?? config.probeEncoder,
       options.pooling ?? config.pooling,
+      options.repeats ?? config.probeRepeats,
+      config.data.valFraction,
     );
   } finally {
     model.dispose();
@@ -543,52 +730,110 @@ export async function evaluate(options: {
 }
 
 /**
- * Writes per-volume embeddings to HDF5: `embeddings` [N, D] float32 (mean-pooled target-encoder
- * tokens) with attributes `files` (JSON list of paths relative to the input folder), `devices`,
- * `patients` (JSON), `model_preset`, `run`; `labels` [N] int32 when a labels CSV is found (-1 = none).
+ * Writes per-volume embeddings to HDF5: `embeddings` [N, D] float32 (pooled encoder tokens) with
+ * attributes `files` (JSON list of paths relative to the input folder), `devices`, `patients`
+ * (JSON), `model_preset`, `run`; `labels` [N] int32 when a labels CSV is found (-1 = none).
+ * With `onnx` (an encoder exported by `meddl export vjepa3d`), the embeddings come from that graph
+ * through onnxruntime instead of the checkpoint; the preprocessing comes from `run` when given,
+ * else from the export's sidecar (<file>.json).
  */
 export async function predict(options: {
-  run: string;
+  run?: string;
   input: string;
   out: string;
   labels?: string;
-}): Promise<{ count: number; dim: number }> {
-  const { model, config } = await loadPretrained(options.run);
-  try {
-    await initBackend(config.backend);
-    const dir = resolve(options.input);
-    const data = await loadOctDataset(
-      dir,
-      config.data.resampleShape ?? defaultResampleShape(model.config),
-      options.labels,
-    );
-    const { embeddings: emb, dim } = embedVolumes(model, data.volumes, config.probeEncoder, config.pooling);
-    const out = resolve(options.out);
-    mkdirSync(dirname(out), { recursive: true });
-    const tmp = `${out}.tmp-${process.pid}.h5`;
-    const file = await Hdf5File.open(tmp, 'w');
+  onnx?: string;
+}): Promise<{ count: number; dim: number; source: 'checkpoint' | 'onnx' }> {
+  const dir = resolve(options.input);
+  let emb: Float32Array;
+  let dim: number;
+  let data: OctDataset;
+  let attrs: Record<string, string>;
+  if (options.onnx) {
+    const onnxPath = resolve(options.onnx);
+    const { openOnnxEncoder, embedVolumesOnnx, readOnnxSidecar } = await import('./onnx-embed');
+    const sidecar = readOnnxSidecar(onnxPath);
+    let modelConfig: ModelConfig;
+    let resampleShape: Shape3 | undefined;
+    let pooling: Pooling = 'mean';
+    let preset = 'unknown';
+    if (options.run) {
+      const cfgPath = join(resolve(options.run), 'vjepa3d.json');
+      if (!existsSync(cfgPath))
+        throw new VJepaArgumentError('--run', `${options.run} has no vjepa3d.json (not a vjepa3d run)`);
+      const cfg = PretrainConfigSchema.parse(JSON.parse(readFileSync(cfgPath, 'utf8')));
+      modelConfig = resolveModelConfig(cfg.model.preset, cfg.model.overrides as Partial<ModelConfig>);
+      resampleShape = cfg.data.resampleShape;
+      pooling = cfg.pooling;
+      preset = cfg.model.preset;
+    } else if (sidecar?.config) {
+      modelConfig = ModelConfigSchema.parse(sidecar.config);
+      resampleShape = sidecar.preprocessing?.data?.resampleShape;
+    } else
+      throw new VJepaArgumentError(
+        '--onnx',
+        `${onnxPath}: no sidecar ${onnxPath}.json with the model config; give --run as well`,
+      );
+    data = await loadOctDataset(dir, resampleShape ?? defaultResampleShape(modelConfig), options.labels);
+    const session = await openOnnxEncoder(onnxPath, modelConfig.inputShape);
     try {
-      file.writeDataset('embeddings', emb, {
-        shape: [data.rows.length, dim],
-        attributes: {
-          files: JSON.stringify(data.rows.map((r) => r.path)),
-          devices: JSON.stringify(data.rows.map((r) => r.device)),
-          patients: JSON.stringify(data.rows.map((r) => r.patientId)),
-          model_preset: config.model.preset,
-          encoder: config.probeEncoder,
-          pooling: config.pooling,
-          run: resolve(options.run),
-        },
-      });
-      file.writeDataset('labels', Int32Array.from(data.labels), { shape: [data.rows.length] });
+      ({ embeddings: emb, dim } = await embedVolumesOnnx(
+        session,
+        data.volumes,
+        modelConfig.inputShape,
+        pooling,
+      ));
     } finally {
-      file.close();
+      await session.release();
     }
-    renameSync(tmp, out);
-    return { count: data.rows.length, dim };
-  } finally {
-    model.dispose();
+    attrs = {
+      model_preset: preset,
+      encoder: sidecar?.encoder ?? 'unknown',
+      pooling,
+      onnx: onnxPath,
+      ...(options.run ? { run: resolve(options.run) } : {}),
+    };
+  } else {
+    if (!options.run) throw new VJepaArgumentError('--run', 'a run directory (or --onnx) is required');
+    const { model, config } = await loadPretrained(options.run);
+    try {
+      await initBackend(config.backend);
+      data = await loadOctDataset(
+        dir,
+        config.data.resampleShape ?? defaultResampleShape(model.config),
+        options.labels,
+      );
+      ({ embeddings: emb, dim } = embedVolumes(model, data.volumes, config.probeEncoder, config.pooling));
+      attrs = {
+        model_preset: config.model.preset,
+        encoder: config.probeEncoder,
+        pooling: config.pooling,
+        run: resolve(options.run),
+      };
+    } finally {
+      model.dispose();
+    }
   }
+  const out = resolve(options.out);
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}.h5`;
+  const file = await Hdf5File.open(tmp, 'w');
+  try {
+    file.writeDataset('embeddings', emb, {
+      shape: [data.rows.length, dim],
+      attributes: {
+        files: JSON.stringify(data.rows.map((r) => r.path)),
+        devices: JSON.stringify(data.rows.map((r) => r.device)),
+        patients: JSON.stringify(data.rows.map((r) => r.patientId)),
+        ...attrs,
+      },
+    });
+    file.writeDataset('labels', Int32Array.from(data.labels), { shape: [data.rows.length] });
+  } finally {
+    file.close();
+  }
+  renameSync(tmp, out);
+  return { count: data.rows.length, dim, source: options.onnx ? 'onnx' : 'checkpoint' };
 }
 
 /** eval.json in the @meddl/report contract: embedding health over training and the probes. */
@@ -628,6 +873,21 @@ function writeReportArtifact(
             label: 'Linear probe accuracy, random-init encoder',
           }),
           headline('probe_knn_acc', probe.pretrained.knn.accuracy, { label: 'k-NN accuracy' }),
+          ...(probe.repeated
+            ? [
+                headline(
+                  'probe_linear_gain',
+                  {
+                    value: probe.repeated.linearGain.mean,
+                    lower: probe.repeated.linearGain.lower,
+                    upper: probe.repeated.linearGain.upper,
+                    confidence: 0.95,
+                    method: `paired t over ${probe.repeated.splitSeeds.length} patient splits`,
+                  },
+                  { label: 'Linear probe accuracy gain over random init' },
+                ),
+              ]
+            : []),
         ]
       : [],
     sections: [embeddingSection({ series, probes }, { title: 'Embedding health and frozen-feature probes' })],

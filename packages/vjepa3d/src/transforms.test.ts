@@ -9,6 +9,7 @@ import {
   normalizeIntensity,
   randomCrop,
   randomFlip,
+  randomResizedCrop,
   resample,
 } from './transforms';
 
@@ -64,5 +65,22 @@ describe('3D transforms', () => {
     );
     expect(starts.size).toBeGreaterThan(5);
     expect(() => centerCrop(v, [5, 1, 1])).toThrow(/does not fit/);
+  });
+  it('randomResizedCrop: a box of each axis fraction, resampled to the size, seeded', () => {
+    const v = ramp([10, 20, 20]);
+    const t = randomResizedCrop([4, 8, 8], [0.5, 1]);
+    const a = t(v, new Generator(3));
+    expect(a.shape).toEqual([4, 8, 8]);
+    expect(Array.from(a.data)).toEqual(Array.from(t(v, new Generator(3)).data));
+    // The ramp is linear in each axis, so a resampled box of it is too, with a step that shows the
+    // box's extent: at least half the axis (scale ≥ 0.5) and at most all of it.
+    const rowStep = a.data[8]! - a.data[0]!; // one output row = extent/8 input rows of 20 values
+    expect(rowStep / 20).toBeGreaterThanOrEqual((0.5 * 20) / 8 - 1e-9);
+    expect(rowStep / 20).toBeLessThanOrEqual(20 / 8 + 1e-9);
+    // Full scale is the plain resample of the whole volume.
+    expect(Array.from(randomResizedCrop([4, 8, 8], [1, 1])(v, new Generator(1)).data)).toEqual(
+      Array.from(resample(v, [4, 8, 8]).data),
+    );
+    expect(() => randomResizedCrop([4, 8, 8], [0, 1])).toThrow(/0 < min/);
   });
 });

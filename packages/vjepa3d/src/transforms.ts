@@ -174,3 +174,23 @@ export function intensityJitter(options: { scale?: number; shift?: number } = {}
 export function compose(...transforms: Transform3d[]): Transform3d {
   return (volume, rng) => transforms.reduce((v, t) => t(v, rng), volume);
 }
+
+/**
+ * A random box of the volume, resampled to `size` (V-JEPA's RandomResizedCrop, per axis in 3D):
+ * on each axis the box spans a fraction U(scale[0], scale[1]) of the volume at a uniform offset.
+ * It moves and rescales the anatomy, so that a masked-prediction model cannot predict a token from
+ * its position alone (OCT volumes are stereotyped: without it the retina sits at nearly the same
+ * tokens in every volume).
+ */
+export function randomResizedCrop(size: Shape3, scale: [number, number] = [0.5, 1]): Transform3d {
+  checkShape('randomResizedCrop size', size);
+  if (!(scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1))
+    throw new VJepaArgumentError('randomResizedCrop scale', `expected 0 < min ≤ max ≤ 1, got [${scale}]`);
+  return (volume, rng) => {
+    const extent = volume.shape.map((n) =>
+      Math.max(1, Math.min(n, Math.round(n * rng.uniform(scale[0], scale[1])))),
+    ) as Shape3;
+    const start = volume.shape.map((n, k) => rng.int(n - extent[k]! + 1)) as Shape3;
+    return resample(crop(volume, start, extent), size);
+  };
+}

@@ -83,6 +83,35 @@ describe('synthetic OCT, manifest and reader', () => {
     expect(csv.trim().split('\n')).toHaveLength(split.length + 1);
   });
 
+  it('plants pathology as structure: fluid and drusen raise the retina over the same eye', () => {
+    const dev = SYNTH_DEVICES[0]!;
+    const draw = (label: 'normal' | 'fluid' | 'drusen') =>
+      synthOctVolume({ device: dev, label, scale: 1, laterality: 'R' }, new Generator(11));
+    // Inner retinal surface per A-scan: the first row brighter than 30 % of full scale.
+    const surface = (v: ReturnType<typeof draw>) => {
+      const [F, R, C] = v.shape;
+      const t = 0.3 * (2 ** dev.bitsStored - 1);
+      const out: number[] = [];
+      for (let f = 0; f < F; f++)
+        for (let c = 0; c < C; c++) {
+          let r = 0;
+          while (r < R - 1 && v.pixels[(f * R + r) * C + c]! < t) r++;
+          out.push(r);
+        }
+      return out;
+    };
+    const normal = surface(draw('normal'));
+    for (const label of ['fluid', 'drusen'] as const) {
+      const s = surface(draw(label));
+      const rise = normal.map((n, i) => n - s[i]!);
+      // Same eye (the geometry is drawn before the pathology): the lesion only lifts the surface,
+      // by up to its height (0.06–0.1 of the depth = 4–6 of 62 rows), and only over part of it.
+      expect(Math.max(...rise)).toBeGreaterThanOrEqual(3);
+      expect(Math.min(...rise)).toBeGreaterThanOrEqual(-1);
+      expect(rise.filter((x) => x >= 2).length).toBeLessThan(rise.length / 2);
+    }
+  });
+
   it('names the file when a volume cannot be read', async () => {
     await expect(readOctVolume(join(dir, 'broken.dcm'))).rejects.toThrow(/broken\.dcm/);
     await expect(readOctVolume(join(dir, 'missing.dcm'))).rejects.toBeInstanceOf(DicomError);

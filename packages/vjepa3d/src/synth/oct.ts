@@ -117,7 +117,19 @@ function scaledShape(device: SynthDevice, scale: number): [number, number, numbe
   return device.shape.map((n) => Math.max(4, Math.round(n * scale))) as [number, number, number];
 }
 
-/** Draws one volume. All randomness comes from `rng`. */
+/**
+ * Draws one volume. All randomness comes from `rng`.
+ *
+ * The pathology is structural, as the biomarkers graders read on real scans are, so that the label
+ * is not given away by the intensity histogram:
+ * - `fluid` (macular-oedema-like): 1–3 hyporeflective cysts *inserted* into INL/OPL/ONL; each cyst
+ *   displaces the tissue above it, so the retina thickens and its inner surface bulges into the
+ *   vitreous by the cyst's height (dark voxels gained in the cyst ≈ dark vitreous voxels lost).
+ * - `drusen`: 2–5 dome-shaped elevations of the RPE that lift the RPE and every layer above it
+ *   (the whole neurosensory retina bulges), over sub-RPE deposit of moderate reflectivity.
+ * Per-volume nuisance (all labels): layer reflectivities and gain jittered ±15 %, layer
+ * thicknesses ±15 %, surface height, tilt and waviness, foveal position and depth.
+ */
 export function synthOctVolume(spec: OctVolumeSpec, rng: Generator): SynthVolume {
   const { device, label } = spec;
   const [F, R, C] = scaledShape(device, spec.scale);
@@ -137,6 +149,8 @@ export function synthOctVolume(spec: OctVolumeSpec, rng: Generator): SynthVolume
   }));
   const fovea = { u: rng.uniform(0.4, 0.6), v: rng.uniform(0.4, 0.6), depth: rng.uniform(0.06, 0.1) };
   const thicknessJitter = LAYERS.map(() => rng.uniform(0.85, 1.15));
+  const reflectJitter = LAYERS.map(() => rng.uniform(0.85, 1.15));
+  const gain = device.gain * rng.uniform(0.85, 1.15);
   const mirror = spec.laterality === 'L' ? -1 : 1;
 
   const fluid =
@@ -146,7 +160,7 @@ export function synthOctVolume(spec: OctVolumeSpec, rng: Generator): SynthVolume
           v: rng.uniform(0.25, 0.75),
           ru: rng.uniform(0.12, 0.22),
           rv: rng.uniform(0.12, 0.22),
-          rd: rng.uniform(0.05, 0.08),
+          h: rng.uniform(0.06, 0.1), // full cyst height at its centre (depth units)
           layer: 2 + rng.int(3), // INL, OPL or ONL
         }))
       : [];
@@ -167,6 +181,7 @@ export function synthOctVolume(spec: OctVolumeSpec, rng: Generator): SynthVolume
     const v = (f + 0.5) / F;
     for (let c = 0; c < C; c++) {
       const u = 0.5 + mirror * ((c + 0.5) / C - 0.5);
+      // The RPE's depth is fixed by the eye's geometry; the retina is built upwards from it.
       let surface = surface0 + tilt[0]! * (u - 0.5) + tilt[1]! * (v - 0.5);
       for (const w of waves) surface += w.a * Math.sin(2 * Math.PI * (w.fu * u + w.fv * v) + w.phase);
       const d2 = ((u - fovea.u) / 0.12) ** 2 + ((v - fovea.v) / 0.12) ** 2;
@@ -177,13 +192,29 @@ export function synthOctVolume(spec: OctVolumeSpec, rng: Generator): SynthVolume
         const inner = k < 4 ? Math.max(0.15, 1 - 3 * pit) : 1;
         boundaries[k + 1] = boundaries[k]! + LAYERS[k]!.thickness * thicknessJitter[k]! * inner;
       }
-      // Drusen lift the RPE (and the layers above it a little) in domes.
+      // Drusen: dome height under this A-scan; everything from the RPE up moves up by it.
       let lift = 0;
       for (const d of drusen) {
         const r2 = ((u - d.u) ** 2 + (v - d.v) ** 2) / (d.r * d.r);
         if (r2 < 1) lift = Math.max(lift, d.h * Math.sqrt(1 - r2));
       }
-      const rpeTop = boundaries[7]! - lift;
+      // Fluid: cyst height under this A-scan, inserted at the middle of its layer.
+      let cystTop = 0;
+      let cystHeight = 0;
+      for (const p of fluid) {
+        const r2 = ((u - p.u) / p.ru) ** 2 + ((v - p.v) / p.rv) ** 2;
+        if (r2 < 1 && p.h * Math.sqrt(1 - r2) > cystHeight) {
+          cystHeight = p.h * Math.sqrt(1 - r2);
+          cystTop = (boundaries[p.layer]! + boundaries[p.layer + 1]!) / 2;
+        }
+      }
+      const bruch = boundaries[8]!; // bottom of the RPE: stays put under drusen
+      for (let k = 0; k <= 8; k++) {
+        boundaries[k]! -= lift;
+        if (cystHeight > 0 && boundaries[k]! <= cystTop - lift) boundaries[k]! -= cystHeight;
+      }
+      const cyst0 = cystTop - lift - cystHeight;
+      const cyst1 = cystTop - lift;
       for (let r = 0; r < R; r++) {
         const depth = (r + 0.5) / R;
         let reflect = device.background;
@@ -191,23 +222,17 @@ export function synthOctVolume(spec: OctVolumeSpec, rng: Generator): SynthVolume
           let k = 0;
           while (k < LAYERS.length && depth >= boundaries[k + 1]!) k++;
           if (k < LAYERS.length) {
-            reflect = LAYERS[k]!.reflectivity;
+            reflect = LAYERS[k]!.reflectivity * reflectJitter[k]!;
             if (k === 8) reflect *= Math.exp(-(depth - boundaries[8]!) / 0.08);
           } else reflect = device.background;
-          // Drusen: hyperreflective material between the lifted RPE and Bruch's membrane.
-          if (lift > 0 && depth >= rpeTop - 0.03 && depth < boundaries[8]!) {
-            reflect = depth < rpeTop ? 0.95 : 0.6;
-          }
-        }
-        for (const p of fluid) {
-          const mid = (boundaries[p.layer]! + boundaries[p.layer + 1]!) / 2;
-          const e = ((u - p.u) / p.ru) ** 2 + ((v - p.v) / p.rv) ** 2 + ((depth - mid) / p.rd) ** 2;
-          if (e < 1) reflect = 0.02;
+          // Sub-RPE deposit between the lifted RPE and Bruch's membrane.
+          if (lift > 0 && depth >= boundaries[8]! && depth < bruch) reflect = 0.35 * reflectJitter[7]!;
+          if (cystHeight > 0 && depth >= cyst0 && depth < cyst1) reflect = 0.03;
         }
         // Multiplicative speckle (gamma-distributed, mean 1) plus a little additive noise.
         const shape = 1 / (device.speckle * device.speckle);
         const speckle = rng.gamma(shape) / shape;
-        const value = device.gain * reflect * speckle + rng.normal(0, 0.01);
+        const value = gain * reflect * speckle + rng.normal(0, 0.01);
         const mapped = Math.max(0, Math.min(1, value)) ** device.gamma;
         pixels[(f * R + r) * C + c] = Math.round(mapped * maxValue);
       }
