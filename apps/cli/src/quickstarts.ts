@@ -82,10 +82,17 @@ const vjepa3d: QuickstartSpec = {
     const config = loadPretrainConfig(configPath('vjepa3d'), { name: 'vjepa3d' });
     const r = await pretrain({ ...config, trainer: { ...config.trainer, runsDir: outDir } });
     const p = r.probe;
+    const rep = p?.repeated;
+    const g = (x: { mean: number; lower: number; upper: number }) =>
+      `${x.mean >= 0 ? '+' : ''}${x.mean.toFixed(3)} [${x.lower.toFixed(3)}, ${x.upper.toFixed(3)}]`;
     return {
-      headline: p
-        ? `linear probe acc ${p.pretrained.linear.accuracy.toFixed(3)} vs random init ${p.randomInit.linear.accuracy.toFixed(3)}`
-        : 'no probe',
+      // Over repeated patient splits (paired 95% CI) when the config asks for them: one split of
+      // a few dozen volumes alone says little.
+      headline: rep
+        ? `linear probe gain over random init ${g(rep.linearGain)} (${rep.pretrained.linear.length} splits)`
+        : p
+          ? `linear probe acc ${p.pretrained.linear.accuracy.toFixed(3)} vs random init ${p.randomInit.linear.accuracy.toFixed(3)}`
+          : 'no probe',
       secondary: p
         ? `k-NN acc ${p.pretrained.knn.accuracy.toFixed(3)} vs ${p.randomInit.knn.accuracy.toFixed(3)}`
         : '',
