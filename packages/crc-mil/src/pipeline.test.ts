@@ -273,13 +273,20 @@ describe('cross-validation, training and prediction', () => {
         name: 'multiscale',
         data: { clinical: synth.clinicalCsv, preprocessDir: join(dir, 'pre-ms') },
         preprocess: ms,
-        model: { preset: 'tiny' as const, head: 'softmax' as const, multiScale: true },
+        model: {
+          preset: 'tiny' as const,
+          head: 'softmax' as const,
+          multiScale: true,
+          // An auxiliary head travels through train → model.json → predict (which reports the subtype only).
+          auxiliary: [{ name: 'immune', column: 'pathway_immune' }],
+        },
         training: { maxEpochs: 1, lr: 0.003 },
       },
       () => {},
     );
     const info = JSON.parse(readFileSync(join(r.runDir, 'final', 'model.json'), 'utf8'));
     expect(info.model.scales).toBe(2);
+    expect(info.model.auxiliary).toEqual(['immune']);
     const manifest = JSON.parse(readFileSync(join(dir, 'pre-ms', 'manifest.json'), 'utf8'));
     const done = Object.values(manifest.slides as Record<string, { status: string; bag?: string }>).find(
       (x) => x.status === 'done',
