@@ -159,6 +159,8 @@ export async function evaluate(
   const patients = cohort.patients;
   if (cfg.model.multiScale)
     for (const p of patients) p.scaleIndex = scaleIndexOf(p.magnifications, scaleList(cfg));
+  // Auxiliary columns are checked up front (a bad cell fails before any fold trains).
+  for (const t of cfg.model.auxiliary) for (const p of patients) auxValue(p, t, cfg.data.clinical);
   if (patients.length < cfg.cv.folds)
     throw new CrcMilDataError(
       cfg.data.clinical,

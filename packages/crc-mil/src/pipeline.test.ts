@@ -304,6 +304,7 @@ describe('cross-validation, training and prediction', () => {
     const auxiliary = [
       { name: 'immune', column: 'pathway_immune', kind: 'regression' as const, weight: 1 },
       { name: 'canonical', column: 'pathway_canonical', kind: 'regression' as const, weight: 0.5 },
+      { name: 'event', column: 'event', kind: 'binary' as const, weight: 0.5 },
     ];
     const r = await evaluate(
       {
@@ -317,15 +318,34 @@ describe('cross-validation, training and prediction', () => {
     expect(r.auxiliary.map((a) => [a.name, a.metric, a.n])).toEqual([
       ['immune', 'pearson_r', 6],
       ['canonical', 'pearson_r', 6],
+      ['event', 'auroc', 6],
     ]);
     const ev = JSON.parse(readFileSync(join(r.runDir, 'crc-mil-eval.json'), 'utf8'));
     expect(ev.auxiliary).toEqual(JSON.parse(JSON.stringify(r.auxiliary)));
     const table = readEvalArtifact(r.runDir)?.sections.find((x) => x.type === 'table');
     if (table?.type !== 'table') throw new Error('no auxiliary table section');
-    expect(table.rows.map((row) => row[0])).toEqual(['immune', 'canonical']);
+    expect(table.rows.map((row) => row[0])).toEqual(['immune', 'canonical', 'event']);
     expect(table.rows[0]?.[5]).toBe(r.auxiliary[0]?.estimate ?? null);
     const head = readFileSync(join(r.runDir, 'predictions.csv'), 'utf8').split('\n')[0];
-    expect(head).toMatch(/,aux_immune,aux_canonical$/);
+    expect(head).toMatch(/,aux_immune,aux_canonical,aux_event$/);
+    // Binary outputs are probabilities.
+    const rows = readFileSync(join(r.runDir, 'predictions.csv'), 'utf8').trim().split('\n').slice(1);
+    for (const row of rows) {
+      const p = Number(row.split(',').at(-1));
+      expect(p).toBeGreaterThan(0);
+      expect(p).toBeLessThan(1);
+    }
+    // A binary task on a column that is not 0/1 is a typed error naming the table, patient and column.
+    await expect(
+      evaluate(
+        {
+          ...config(),
+          name: 'aux-bad',
+          model: { ...config().model, auxiliary: [{ name: 'msi', column: 'msi', kind: 'binary' as const }] },
+        },
+        () => {},
+      ),
+    ).rejects.toThrow(/clinical\.csv: patient P\d+: column 'msi' \(auxiliary task msi\) has 'MS/);
   }, 120_000);
 
   it('the immune-pathway head learns the immune score (training patients)', async () => {
