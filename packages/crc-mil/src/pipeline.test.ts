@@ -287,6 +287,8 @@ describe('cross-validation, training and prediction', () => {
     const info = JSON.parse(readFileSync(join(r.runDir, 'final', 'model.json'), 'utf8'));
     expect(info.model.scales).toBe(2);
     expect(info.model.auxiliary).toEqual(['immune']);
+    expect(info.auxiliary[0]).toMatchObject({ name: 'immune', column: 'pathway_immune', kind: 'regression' });
+    expect(info.auxiliary[0].std).toBeGreaterThan(0);
     const manifest = JSON.parse(readFileSync(join(dir, 'pre-ms', 'manifest.json'), 'utf8'));
     const done = Object.values(manifest.slides as Record<string, { status: string; bag?: string }>).find(
       (x) => x.status === 'done',
