@@ -1,9 +1,22 @@
 // The run config (configs/crc-mil/*.yaml): data, preprocessing, model, training, cross-validation
 // and evaluation. One zod schema is the source of truth; defaults are documented in docs/crc-mil.md.
 import { z } from 'zod';
-import { MilModelConfigSchema } from './model';
+import { AUX_NAME, MilModelConfigSchema } from './model';
 import { PreprocessConfigSchema } from './preprocess';
 import { DEFAULT_SUBTYPES, SynthConfigSchema } from './synth/generator';
+
+/** An auxiliary task: a head on the bag embedding trained on a clinical column (empty cells are masked out). */
+export const AuxiliaryTaskSchema = z.object({
+  /** Head name (state-dict key `aux_<name>`): lowercase letters, digits, underscores. */
+  name: z.string().regex(AUX_NAME, 'lowercase letters, digits and underscores, starting with a letter'),
+  /** Clinical column with the target (numbers; for 'binary' 0/1). */
+  column: z.string().min(1),
+  /** 'regression': MSE on the training-standardized value, Pearson r; 'binary': BCE, AUROC. */
+  kind: z.enum(['regression', 'binary']).default('regression'),
+  /** Weight of this task's loss next to the subtype loss (weight 1). */
+  weight: z.number().min(0).default(1),
+});
+export type AuxiliaryTask = z.infer<typeof AuxiliaryTaskSchema>;
 
 export const CrcMilRunConfigSchema = z.object({
   name: z.string().min(1).default('crc-mil'),
@@ -35,6 +48,13 @@ export const CrcMilRunConfigSchema = z.object({
       aggregator: MilModelConfigSchema.shape.aggregator,
       heads: MilModelConfigSchema.shape.heads,
       layers: MilModelConfigSchema.shape.layers,
+      /** Auxiliary tasks (multi-task heads on the bag embedding); none by default. */
+      auxiliary: z
+        .array(AuxiliaryTaskSchema)
+        .default([])
+        .refine((a) => new Set(a.map((t) => t.name)).size === a.length, {
+          message: 'auxiliary task names must be unique',
+        }),
     })
     .refine((m) => !(m.multiScale && m.aggregator === 'transformer'), {
       message: 'multiScale needs the gated aggregator (the transformer aggregator takes single-scale bags)',

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { writeSafetensors } from '@meddl/checkpoint';
 import { foldIndices, stratifiedGroupKFold } from '@meddl/data';
 import {
+  auroc,
   bootstrapCI,
   concordanceIndex,
   dirichletUncertainty,
@@ -14,6 +15,7 @@ import {
   logLoss,
   logRankTest,
   medianSurvivalTime,
+  pearson,
   predictiveEntropy,
   type ReliabilityDiagram,
   reliabilityDiagram,
@@ -30,6 +32,7 @@ import {
   headline,
   type SurvivalSection,
   survivalSection,
+  tableSection,
   writeEvalArtifact,
 } from '@meddl/report';
 import { Generator } from '@meddl/tensor';
@@ -46,8 +49,10 @@ import { type PreprocessResult, preprocess, type SlideQcRecord } from './preproc
 import { type ClassificationReport, classificationReport } from './report';
 import { synthesize, writeAtomic } from './synth/generator';
 import {
+  auxValue,
   inferBag,
   innerSplit,
+  predictAux,
   predictiveLogits,
   scaleIndexOf,
   scaleList,
@@ -88,6 +93,23 @@ interface PatientPrediction {
   probsRaw: number[];
   probsCal: number[];
   uncertainty: number;
+  /** Auxiliary head outputs (config order): regression in the column's units, binary as a probability. */
+  aux: number[];
+}
+
+/** One auxiliary task's pooled out-of-fold metric (Pearson r or AUROC) with its bootstrap CI. */
+export interface AuxiliaryReport {
+  name: string;
+  column: string;
+  kind: 'regression' | 'binary';
+  metric: 'pearson_r' | 'auroc';
+  /** Patients with a value in the column (the others are not scored). */
+  n: number;
+  estimate: number | null;
+  lower: number | null;
+  upper: number | null;
+  /** Per fold, the same metric on that fold's test patients (null where undefined). */
+  perFold: (number | null)[];
 }
 
 export interface EvaluateResult {
@@ -99,6 +121,7 @@ export interface EvaluateResult {
     temperatureFit: TrainedModel['temperatureFit'];
     testPatients: number;
   })[];
+  auxiliary: AuxiliaryReport[];
   seconds: number;
 }
 
@@ -136,6 +159,8 @@ export async function evaluate(
   const patients = cohort.patients;
   if (cfg.model.multiScale)
     for (const p of patients) p.scaleIndex = scaleIndexOf(p.magnifications, scaleList(cfg));
+  // Auxiliary columns are checked up front (a bad cell fails before any fold trains).
+  for (const t of cfg.model.auxiliary) for (const p of patients) auxValue(p, t, cfg.data.clinical);
   if (patients.length < cfg.cv.folds)
     throw new CrcMilDataError(
       cfg.data.clinical,
@@ -176,6 +201,8 @@ export async function evaluate(
     const raw = probsFrom(logits, k, 1);
     const cal = probsFrom(logits, k, trained.temperature);
     const unc = uncertaintyOf(cfg.model.head, logits, cal, k);
+    const nAux = cfg.model.auxiliary.length;
+    const auxPred = predictAux(trained.model, test, cfg.model.auxiliary, trained.auxStats);
     test.forEach((p, i) => {
       predictions.push({
         patientId: p.patientId,
@@ -184,6 +211,7 @@ export async function evaluate(
         probsRaw: Array.from(raw.subarray(i * k, i * k + k)),
         probsCal: Array.from(cal.subarray(i * k, i * k + k)),
         uncertainty: unc[i] as number,
+        aux: Array.from(auxPred.subarray(i * nAux, i * nAux + nAux)),
       });
     });
     const rep = classificationReport(
@@ -278,6 +306,11 @@ export async function evaluate(
     }
   }
   const survival = survivalAnalysis(cfg, predictions, byId, k);
+  const auxiliary = auxiliaryAnalysis(cfg, predictions, byId);
+  for (const a of auxiliary)
+    log(
+      `auxiliary ${a.name} (${a.column}): ${a.metric} ${a.estimate?.toFixed(3) ?? 'n/a'} [${a.lower?.toFixed(3) ?? '–'}, ${a.upper?.toFixed(3) ?? '–'}], n = ${a.n}`,
+    );
   const evalJson = {
     config: cfg,
     classes: cfg.classes,
@@ -293,6 +326,7 @@ export async function evaluate(
     perFold,
     subgroups,
     survival: survival?.summary ?? null,
+    auxiliary,
     foldModels,
     seconds: (performance.now() - t0) / 1000,
   };
@@ -304,6 +338,7 @@ export async function evaluate(
     seconds: evalJson.seconds,
     calibration: calibrationReportSection(labels, raw, cal, k, cfg.eval.eceBins, foldModels),
     survival: survival ? survivalReportSection(cfg, survival) : null,
+    auxiliary: auxiliary.length > 0 ? auxiliaryReportSection(cfg, auxiliary) : null,
   });
   writePredictionsCsv(runDir, cfg, predictions);
   const est = (e: { estimate: number | null; lower: number | null; upper: number | null }) => [
@@ -378,7 +413,7 @@ export async function evaluate(
     ]),
   );
   if (survival) writeAtomic(join(runDir, 'km.csv'), csv(survival.kmRows));
-  return { runDir, pooled, perFold, seconds: evalJson.seconds };
+  return { runDir, pooled, perFold, auxiliary, seconds: evalJson.seconds };
 }
 
 /**
@@ -431,6 +466,7 @@ function writePredictionsCsv(runDir: string, cfg: CrcMilRunConfig, predictions: 
     ...cfg.classes.map((c) => `p_${c}`),
     ...cfg.classes.map((c) => `p_raw_${c}`),
     'uncertainty',
+    ...cfg.model.auxiliary.map((t) => `aux_${t.name}`),
   ];
   const rows = predictions.map((p) => {
     const pred = p.probsCal.indexOf(Math.max(...p.probsCal));
@@ -442,9 +478,76 @@ function writePredictionsCsv(runDir: string, cfg: CrcMilRunConfig, predictions: 
       ...p.probsCal,
       ...p.probsRaw,
       p.uncertainty,
+      ...p.aux,
     ];
   });
   writeAtomic(join(runDir, 'predictions.csv'), csv([head, ...rows]));
+}
+
+/**
+ * Per auxiliary task, over the pooled out-of-fold predictions of the patients with a value: Pearson r
+ * (regression) or AUROC (binary), with a percentile bootstrap CI over patients (@meddl/metrics).
+ */
+function auxiliaryAnalysis(
+  cfg: CrcMilRunConfig,
+  predictions: PatientPrediction[],
+  byId: Map<string, PatientBag>,
+): AuxiliaryReport[] {
+  return cfg.model.auxiliary.map((t, j) => {
+    const usable = predictions.flatMap((p) => {
+      const y = auxValue(byId.get(p.patientId) as PatientBag, t, cfg.data.clinical);
+      return Number.isFinite(y) ? [{ y, s: p.aux[j] as number, fold: p.fold }] : [];
+    });
+    const y = usable.map((u) => u.y);
+    const s = usable.map((u) => u.s);
+    const metricOf = (yy: ArrayLike<number>, ss: ArrayLike<number>) => {
+      if (yy.length < 2) return Number.NaN;
+      const r = t.kind === 'regression' ? pearson(yy, ss) : auroc(yy, ss);
+      return r.defined ? r.value : Number.NaN;
+    };
+    const est = metricOf(y, s);
+    const ci =
+      cfg.eval.bootstrap > 0 && usable.length >= 3
+        ? bootstrapCI((idx) => metricOf(takeIndices(y, idx), takeIndices(s, idx)), usable.length, {
+            seed: cfg.seed,
+            resamples: cfg.eval.bootstrap,
+            confidence: cfg.eval.confidence,
+          })
+        : null;
+    const fin = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
+    const folds = [...new Set(predictions.map((p) => p.fold))].sort((a, b) => a - b);
+    return {
+      name: t.name,
+      column: t.column,
+      kind: t.kind,
+      metric: t.kind === 'regression' ? 'pearson_r' : 'auroc',
+      n: usable.length,
+      estimate: fin(est),
+      lower: fin(ci?.lower),
+      upper: fin(ci?.upper),
+      perFold: folds.map((f) => {
+        const idx = usable.flatMap((u, i) => (u.fold === f ? [i] : []));
+        return fin(
+          metricOf(
+            idx.map((i) => y[i] as number),
+            idx.map((i) => s[i] as number),
+          ),
+        );
+      }),
+    };
+  });
+}
+
+function auxiliaryReportSection(cfg: CrcMilRunConfig, aux: AuxiliaryReport[]): EvalSection {
+  const pct = Math.round(cfg.eval.confidence * 100);
+  return tableSection(
+    ['task', 'column', 'kind', 'metric', 'n', 'estimate', `${pct}% CI lower`, `${pct}% CI upper`],
+    aux.map((a) => [a.name, a.column, a.kind, a.metric, a.n, a.estimate, a.lower, a.upper]),
+    {
+      title: 'Auxiliary tasks: out-of-fold',
+      description: `Pooled over the ${cfg.cv.folds} test folds, patients with a value only; percentile bootstrap over patients (${cfg.eval.bootstrap} resamples).`,
+    },
+  );
 }
 
 function survivalAnalysis(
@@ -633,6 +736,7 @@ function writeReportArtifact(
     seconds: number;
     calibration: CalibrationSection;
     survival: SurvivalSection | null;
+    auxiliary: EvalSection | null;
   },
 ): void {
   const heatmapDir = join(runDir, 'heatmaps');
@@ -648,6 +752,7 @@ function writeReportArtifact(
     facts.calibration,
   ];
   if (facts.survival) sections.push(facts.survival);
+  if (facts.auxiliary) sections.push(facts.auxiliary);
   if (subgroups.length > 0)
     sections.push(
       forestSection(

@@ -2,7 +2,13 @@
 export { featureStats, type LoadedCohort, loadCohort, type PatientBag, type SlidePart } from './bags';
 export { type ClinicalRow, ClinicalRowSchema, readClinical } from './clinical';
 export { type CrcMilCommand, commands, loadRunConfig } from './commands';
-export { type CrcMilRunConfig, type CrcMilRunConfigInput, CrcMilRunConfigSchema } from './config';
+export {
+  type AuxiliaryTask,
+  AuxiliaryTaskSchema,
+  type CrcMilRunConfig,
+  type CrcMilRunConfigInput,
+  CrcMilRunConfigSchema,
+} from './config';
 export { DESCRIPTOR_DIM, PatchEncoder, patchDescriptor } from './encoder';
 export { CrcMilArgumentError, CrcMilDataError } from './errors';
 export { assertDisjointFolds, type EvaluateResult, evaluate, parseRunConfig, prepareData } from './evaluate';
@@ -25,6 +31,7 @@ export {
   MIL_PRESETS,
   type MilModelConfig,
   MilModelConfigSchema,
+  maskedAuxLoss,
 } from './model';
 export {
   type ConvEncoderWeights,
@@ -88,7 +95,16 @@ export {
   synthesize,
 } from './synth/generator';
 export { detectTissue, patchGrid, segmentTissue, TISSUE_DEFAULTS, tissueFractionAt } from './tissue';
-export { batchItems, createMilModel, MilTask, trainModel } from './train';
+export {
+  type AuxStats,
+  auxStatsOf,
+  auxValue,
+  batchItems,
+  createMilModel,
+  MilTask,
+  predictAux,
+  trainModel,
+} from './train';
 export {
   fitVahadane,
   normalizeVahadane,

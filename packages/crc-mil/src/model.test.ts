@@ -1,6 +1,13 @@
 import { initBackend, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { digamma, dirichletKlToUniform, evidentialMseLoss, GatedAttentionMil, lgamma } from './model';
+import {
+  digamma,
+  dirichletKlToUniform,
+  evidentialMseLoss,
+  GatedAttentionMil,
+  lgamma,
+  maskedAuxLoss,
+} from './model';
 
 beforeAll(async () => {
   await initBackend();
@@ -19,6 +26,74 @@ describe('special functions (values from scipy.special 1.17)', () => {
     expect(dg[2]).toBeCloseTo(-3.502524222200133, 4);
     // KL(Dir(2,3,4) || Dir(1,1,1)) by scipy: 0.6194062152544495
     expect(dirichletKlToUniform(tf.tensor2d([[2, 3, 4]])).dataSync()[0]).toBeCloseTo(0.6194062152544495, 4);
+  });
+});
+
+describe('auxiliary heads', () => {
+  it('adds aux_<name> Linear(hidden, 1) heads on the bag embedding for every aggregator', () => {
+    for (const aggregator of ['gated', 'transformer'] as const) {
+      const m = new GatedAttentionMil({
+        inDim: 8,
+        hidden: 8,
+        attnDim: 4,
+        numClasses: 3,
+        aggregator,
+        heads: 2,
+        layers: 1,
+        auxiliary: ['canonical', 'immune'],
+      });
+      const sd = m.stateDict();
+      const keys = Object.keys(sd);
+      expect(keys.slice(-4)).toEqual([
+        'aux_canonical.weight',
+        'aux_canonical.bias',
+        'aux_immune.weight',
+        'aux_immune.bias',
+      ]);
+      expect(sd['aux_immune.weight']?.shape).toEqual([1, 8]);
+      m.eval();
+      const out = m.forward(tf.randomNormal([5, 8], 0, 1, 'float32', 2) as tf.Tensor2D);
+      expect(out.aux?.shape).toEqual([1, 2]);
+      tf.dispose([out.logits, out.attention, out.aux as tf.Tensor]);
+      m.dispose();
+    }
+    // Multi-scale gated model too; none by default (state dict unchanged).
+    const ms = new GatedAttentionMil({ inDim: 4, hidden: 6, attnDim: 4, scales: 2, auxiliary: ['immune'] });
+    ms.eval();
+    const o = ms.forward(
+      tf.randomNormal([4, 4], 0, 1, 'float32', 3) as tf.Tensor2D,
+      Int32Array.from([0, 0, 1, 1]),
+    );
+    expect(o.aux?.shape).toEqual([1, 1]);
+    const plain = new GatedAttentionMil({ inDim: 4, hidden: 6, attnDim: 4 });
+    expect(Object.keys(plain.stateDict()).some((k) => k.startsWith('aux_'))).toBe(false);
+    expect(plain.forward(tf.ones([3, 4]) as tf.Tensor2D).aux).toBeUndefined();
+    expect(() => new GatedAttentionMil({ auxiliary: ['a', 'a'] })).toThrow(/unique/);
+  });
+
+  it('masks missing targets out of the MSE and BCE losses', () => {
+    const pred = tf.tensor1d([1, -2, 0.5, 3]);
+    // MSE over rows 0 and 2 only: ((1 − 0)² + (0.5 − 1.5)²) / 2 = 1.
+    expect(maskedAuxLoss(pred, [0, Number.NaN, 1.5, Number.NaN], 'regression').dataSync()[0]).toBeCloseTo(
+      1,
+      6,
+    );
+    // BCE with logits over rows 1 and 3: (−log σ(2)·… ) computed by hand.
+    const bce = (x: number, y: number) => Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x)));
+    expect(maskedAuxLoss(pred, [Number.NaN, 1, Number.NaN, 0], 'binary').dataSync()[0]).toBeCloseTo(
+      (bce(-2, 1) + bce(3, 0)) / 2,
+      5,
+    );
+    // All missing: zero loss with zero gradient (and no NaN).
+    const g = tf.grad((p: tf.Tensor) =>
+      maskedAuxLoss(p as tf.Tensor1D, [Number.NaN, Number.NaN, Number.NaN, Number.NaN], 'binary'),
+    )(pred);
+    expect(Array.from(g.dataSync(), (v) => v + 0)).toEqual([0, 0, 0, 0]);
+    // The gradient reaches only the present rows.
+    const g2 = tf.grad((p: tf.Tensor) =>
+      maskedAuxLoss(p as tf.Tensor1D, [0, Number.NaN, 1.5, Number.NaN], 'regression'),
+    )(pred);
+    expect(Array.from(g2.dataSync(), (v) => v + 0)).toEqual([1, 0, -1, 0]);
   });
 });
 

@@ -20,6 +20,9 @@ import { Generator, tf } from '@meddl/tensor';
 import { z } from 'zod';
 import { lowerGatedAttentionMil } from './onnx-export';
 
+/** Auxiliary task names: they become state-dict keys (`aux_<name>.weight`). */
+export const AUX_NAME = /^[a-z][a-z0-9_]*$/;
+
 export const MilModelConfigSchema = z.object({
   inDim: z.number().int().min(1).default(64),
   hidden: z.number().int().min(1).default(64),
@@ -37,6 +40,12 @@ export const MilModelConfigSchema = z.object({
   /** Transformer aggregator: heads (must divide hidden) and encoder layers. */
   heads: z.number().int().min(1).default(4),
   layers: z.number().int().min(1).default(2),
+  /**
+   * Auxiliary heads on the bag embedding (the one the classifier reads), one output each, in this order:
+   * `aux_<name>.weight` / `.bias` (a Linear(hidden, 1)). Regression heads predict the (standardized)
+   * value, binary heads a logit.
+   */
+  auxiliary: z.array(z.string().regex(AUX_NAME)).default([]),
 });
 export type MilModelConfig = z.infer<typeof MilModelConfigSchema>;
 export type MilModelConfigInput = z.input<typeof MilModelConfigSchema>;
@@ -46,11 +55,13 @@ export const MIL_PRESETS = {
   base: { hidden: 256, attnDim: 128, dropout: 0.25 },
 } as const satisfies Record<string, Partial<MilModelConfigInput>>;
 
-export interface MilOutput {
+export type MilOutput = {
   logits: tf.Tensor2D;
   /** Softmax attention over the bag's patches, [N]. */
   attention: tf.Tensor1D;
-}
+  /** Auxiliary head outputs [1, A] (config.auxiliary order); absent without auxiliary heads. */
+  aux?: tf.Tensor2D;
+};
 
 export class GatedAttentionMil extends Module implements OnnxLowerable {
   readonly config: MilModelConfig;
@@ -63,6 +74,8 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
   readonly clsToken: tf.Variable | null = null;
   readonly encoder: TransformerEncoder | null = null;
   readonly classifier: Linear;
+  /** One Linear(hidden, 1) per auxiliary task, in config.auxiliary order. */
+  readonly auxHeads: Linear[] = [];
   readonly drop: Dropout;
   readonly scaleAttentionA: Linear | null = null;
   readonly scaleAttentionB: Linear | null = null;
@@ -121,6 +134,10 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
       this.scaleAttentionC = this.registerModule('scale_attention_c', new Linear(c.attnDim, 1, { rng }));
     }
     this.classifier = this.registerModule('classifier', new Linear(c.hidden, c.numClasses, { rng }));
+    if (new Set(c.auxiliary).size !== c.auxiliary.length)
+      throw new Error(`MilModelConfig: auxiliary head names must be unique (${c.auxiliary.join(', ')})`);
+    for (const name of c.auxiliary)
+      this.auxHeads.push(this.registerModule(`aux_${name}`, new Linear(c.hidden, 1, { rng })));
     this.drop = this.registerModule('drop', new Dropout(c.dropout, rng));
   }
 
@@ -128,6 +145,17 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
   setFeatureStats(mean: Float32Array, std: Float32Array): void {
     this.featureMean.assign(tf.tensor1d(mean));
     this.featureStd.assign(tf.tensor1d(std.map((s) => (s > 1e-6 ? s : 1))));
+  }
+
+  /** Classifier and auxiliary heads on the bag embedding z [1, hidden]. */
+  private heads(z: tf.Tensor2D, attention: tf.Tensor1D): MilOutput {
+    const logits = this.classifier.forward(z) as tf.Tensor2D;
+    if (this.auxHeads.length === 0) return { logits, attention };
+    const aux = tf.concat(
+      this.auxHeads.map((h) => h.forward(z)),
+      1,
+    ) as tf.Tensor2D;
+    return { logits, attention, aux };
   }
 
   /** Gated attention scores (pre-softmax) of rows h [N, hidden] → [N]. */
@@ -145,8 +173,7 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
       const x = tf.div(tf.sub(bag, this.featureMean), this.featureStd);
       const h = this.drop.forward(tf.relu(this.fc.forward(x))) as tf.Tensor2D;
       if (this.encoder && this.clsToken) {
-        const t = this.transformerForward(h, this.encoder, this.clsToken);
-        return { logits: t.logits, attention: t.attention };
+        return this.transformerForward(h, this.encoder, this.clsToken);
       }
       const scores = this.scores(
         h,
@@ -157,7 +184,7 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
       if (this.config.scales === 1 || !scaleIndex || !this.scaleAttentionA) {
         const attention = tf.softmax(scores) as tf.Tensor1D;
         const pooled = tf.matMul(tf.reshape(attention, [1, -1]), h);
-        return { logits: this.classifier.forward(pooled) as tf.Tensor2D, attention };
+        return this.heads(pooled as tf.Tensor2D, attention);
       }
       // Within-scale softmax as a masked softmax over the whole bag (no gather: wasm-safe gradients).
       const present: number[] = [];
@@ -188,7 +215,7 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
       within.forEach((a, i) => {
         attention = tf.add(attention, tf.mul(a, w[i] as tf.Tensor)) as tf.Tensor1D;
       });
-      return { logits: this.classifier.forward(pooled) as tf.Tensor2D, attention };
+      return this.heads(pooled as tf.Tensor2D, attention);
     });
   }
 
@@ -210,7 +237,7 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
     const token = tf.reshape(tf.slice(x, [0, 0, 0], [1, 1, -1]), [1, -1]);
     const w = tf.reshape(tf.slice(weights as unknown as tf.Tensor, [0, 0, 1], [1, 1, n]), [n]);
     const attention = tf.div(w, tf.sum(w)) as tf.Tensor1D;
-    return { logits: this.classifier.forward(token) as tf.Tensor2D, attention };
+    return this.heads(token as tf.Tensor2D, attention);
   }
 
   /**
@@ -229,6 +256,32 @@ export class GatedAttentionMil extends Module implements OnnxLowerable {
     if (this.config.head === 'softmax') return tf.clone(logits);
     return tf.tidy(() => tf.log(tf.add(tf.softplus(logits), 1)) as tf.Tensor2D);
   }
+}
+
+// ---- Auxiliary losses -------------------------------------------------------------------------------
+
+/**
+ * Masked loss of one auxiliary head: predictions [B] against targets (NaN = missing, masked out).
+ * 'regression': mean squared error; 'binary': binary cross-entropy on the logit (numerically stable form
+ * max(x, 0) − x·y + log(1 + e^−|x|)). The mean is over the present rows; 0 when none is present.
+ */
+export function maskedAuxLoss(
+  pred: tf.Tensor1D,
+  targets: ArrayLike<number>,
+  kind: 'regression' | 'binary',
+): tf.Scalar {
+  return tf.tidy(() => {
+    const n = targets.length;
+    const mask = Float32Array.from({ length: n }, (_, i) => (Number.isFinite(targets[i]) ? 1 : 0));
+    const present = mask.reduce((a, v) => a + v, 0);
+    if (present === 0) return tf.mul(tf.sum(pred), 0) as tf.Scalar;
+    const y = tf.tensor1d(Float32Array.from({ length: n }, (_, i) => (mask[i] ? (targets[i] as number) : 0)));
+    const per =
+      kind === 'regression'
+        ? tf.square(tf.sub(pred, y))
+        : tf.add(tf.sub(tf.relu(pred), tf.mul(pred, y)), tf.log1p(tf.exp(tf.neg(tf.abs(pred)))));
+    return tf.div(tf.sum(tf.mul(per, tf.tensor1d(mask))), present) as tf.Scalar;
+  });
 }
 
 // ---- Evidential loss (Sensoy et al. 2018, eq. 5 + annealed KL term) -------------------------------

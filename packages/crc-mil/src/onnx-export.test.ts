@@ -136,6 +136,36 @@ describe('crc-mil ONNX export', () => {
     m.dispose();
   });
 
+  it('auxiliary heads become an extra `aux` output equal to forward (gated, multi-scale, transformer)', async () => {
+    const g = new Generator(31);
+    for (const extra of [
+      { scales: 1 },
+      { scales: 2 },
+      { aggregator: 'transformer' as const, heads: 4, layers: 1 },
+    ]) {
+      const m = new GatedAttentionMil(
+        { ...MIL_PRESETS.tiny, inDim: IN_DIM, numClasses: 3, auxiliary: ['immune', 'stromal'], ...extra },
+        new Generator(30),
+      );
+      m.eval();
+      const exported = exportGatedAttentionMil(m);
+      expect(exported.outputs.map((o) => o.name)).toEqual(['logits', 'attention', 'aux']);
+      const cases = [3, 17].map((n, i) => {
+        const sc = extra.scales === 2 ? Int32Array.from({ length: n }, () => g.int(2)) : undefined;
+        const c = parityCase(m, n, 70 + i, sc);
+        const data = c.feeds.bag?.data as Float32Array;
+        const out = m.forward(tf.tensor2d(data, [n, IN_DIM]), sc);
+        c.expected.aux = { data: (out.aux as tf.Tensor2D).dataSync(), dims: [1, 2] };
+        tf.dispose([out.logits, out.attention, out.aux as tf.Tensor]);
+        return c;
+      });
+      const report = await onnxParity(exported, cases);
+      expect(report.failures).toEqual([]);
+      expect(report.worst.aux).toBeLessThan(1e-4);
+      m.dispose();
+    }
+  });
+
   it("registers 'crc-mil' and exports a saved <run>/final directory with a sidecar", async () => {
     expect(exportRegistry.names()).toContain('crc-mil');
     const dir = mkdtempSync(join(tmpdir(), 'crc-mil-onnx-'));

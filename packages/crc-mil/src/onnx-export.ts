@@ -56,7 +56,7 @@ export function lowerGatedAttentionMil(
   if (!multi || !scaleIndex) {
     const attention = b.softmax(scores, 0);
     const pooled = b.matmul(b.unsqueeze(attention, [0]), h); // [1, hidden]
-    return [lowerLinear(b, model.classifier, pooled), attention];
+    return headsOut(b, model, pooled, attention);
   }
   const S = model.config.scales;
   const levels = b.constant(
@@ -81,7 +81,25 @@ export function lowerGatedAttentionMil(
   const w = b.unsqueeze(scaleWeights, [0]); // [1, S]
   const pooled = b.matmul(w, perScale); // [1, hidden]
   const attention = b.reshape(b.matmul(w, within), [-1]); // [N]
-  return [lowerLinear(b, model.classifier, pooled), attention];
+  return headsOut(b, model, pooled, attention);
+}
+
+/** `[logits, attention]`, plus `aux` [1, A] (the auxiliary heads on the same embedding) when the model has any. */
+function headsOut(
+  b: GraphBuilder,
+  model: GatedAttentionMil,
+  z: OnnxValue,
+  attention: OnnxValue,
+): OnnxValue[] {
+  const out = [lowerLinear(b, model.classifier, z), attention];
+  if (model.auxHeads.length > 0)
+    out.push(
+      b.concat(
+        model.auxHeads.map((h) => lowerLinear(b, h, z)),
+        1,
+      ),
+    );
+  return out;
 }
 
 /** The transformer aggregator (see model.ts): class token + encoder; attention from the last layer. */
@@ -111,7 +129,7 @@ function lowerTransformerMil(b: GraphBuilder, model: GatedAttentionMil, h: OnnxV
   const token = b.reshape(b.slice(x, [0, 0, 0], [1, 1, BIG], [0, 1, 2]), [1, -1]);
   const w = b.reshape(b.slice(weights as OnnxValue, [0, 0, 1], [1, 1, BIG], [0, 1, 2]), [-1]); // [N]
   const attention = b.div(w, b.reduce('ReduceSum', w, [0], true));
-  return [lowerLinear(b, model.classifier, token), attention];
+  return headsOut(b, model, token, attention);
 }
 
 const BIG = 2 ** 31 - 1;
@@ -129,11 +147,17 @@ export function milOnnxSignature(model: GatedAttentionMil): {
     outputs: [
       { name: 'logits', dtype: 'float32', dims: [1, c.numClasses] },
       { name: 'attention', dtype: 'float32', dims: ['patches'] },
+      ...(c.auxiliary.length > 0
+        ? [{ name: 'aux', dtype: 'float32' as const, dims: [1, c.auxiliary.length] }]
+        : []),
     ],
   };
 }
 
-/** Exports a (trained) MIL model: `bag` [N, D] (+ `scale_index` [N]) → `logits` [1, K], `attention` [N]. */
+/**
+ * Exports a (trained) MIL model: `bag` [N, D] (+ `scale_index` [N]) → `logits` [1, K], `attention` [N],
+ * and with auxiliary heads `aux` [1, A] (raw head outputs: standardized regression values, binary logits).
+ */
 export function exportGatedAttentionMil(
   model: GatedAttentionMil,
   options: { opset?: number } = {},
@@ -164,6 +188,7 @@ export function registerCrcMilExporter(): void {
             temperature: info.temperature,
             head: info.model.head,
             config: info.model,
+            ...(info.auxiliary ? { auxiliary: info.auxiliary } : {}),
             preprocessing: {
               ...info.preprocess,
               note: 'bag = patch features [N, inDim] from the crc-mil preprocessing (feature standardization is inside the graph)',

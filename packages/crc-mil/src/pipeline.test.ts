@@ -4,15 +4,18 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hdf5File, readFeatureBag } from '@meddl/data';
+import { pearson } from '@meddl/metrics';
 import { exportRegistry, runExport } from '@meddl/onnx';
 import { readEvalArtifact } from '@meddl/report';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadCohort } from './bags';
 import { commands } from './commands';
-import { evaluate } from './evaluate';
+import { evaluate, parseRunConfig } from './evaluate';
 import { registerCrcMilExporter } from './onnx-export';
 import { predict, train } from './predict';
 import { type PreprocessConfigInput, type PreprocessResult, preprocess } from './preprocess';
 import { type SynthResult, synthesize } from './synth/generator';
+import { predictAux, trainModel } from './train';
 
 const dir = mkdtempSync(join(tmpdir(), 'crc-mil-test-'));
 const pre: PreprocessConfigInput = {
@@ -44,7 +47,17 @@ describe('synthetic data', () => {
   it('writes slides, a clinical table with several slides for some patients, and artifacts', () => {
     const csv = readFileSync(synth.clinicalCsv, 'utf8').trim().split('\n');
     expect(csv[0]).toBe(
-      'patient_id,slide_id,slide_file,institution,subtype,msi,braf,age_band,survival_months,event',
+      'patient_id,slide_id,slide_file,institution,subtype,msi,braf,age_band,survival_months,event,pathway_canonical,pathway_immune,pathway_stromal',
+    );
+    // Pathway scores: z-scored over the patients with tissue, empty for the blank slide's patient,
+    // and the immune score is highest in the Immune patients.
+    const withTissue = synth.slides.filter((s) => s.pathway_immune !== null);
+    expect(withTissue.length).toBe(synth.slides.length - 1);
+    expect(synth.slides[synth.slides.length - 1]?.pathway_immune).toBeNull();
+    const immune = (st: string) =>
+      withTissue.filter((s) => s.subtype === st).map((s) => s.pathway_immune as number);
+    expect(Math.min(...immune('Immune'))).toBeGreaterThan(
+      Math.max(...immune('Canonical'), ...immune('Stromal')),
     );
     expect(csv.length - 1).toBe(synth.slides.length);
     expect(new Set(synth.slides.map((s) => s.subtype))).toEqual(new Set(['Canonical', 'Immune', 'Stromal']));
@@ -260,13 +273,22 @@ describe('cross-validation, training and prediction', () => {
         name: 'multiscale',
         data: { clinical: synth.clinicalCsv, preprocessDir: join(dir, 'pre-ms') },
         preprocess: ms,
-        model: { preset: 'tiny' as const, head: 'softmax' as const, multiScale: true },
+        model: {
+          preset: 'tiny' as const,
+          head: 'softmax' as const,
+          multiScale: true,
+          // An auxiliary head travels through train → model.json → predict (which reports the subtype only).
+          auxiliary: [{ name: 'immune', column: 'pathway_immune' }],
+        },
         training: { maxEpochs: 1, lr: 0.003 },
       },
       () => {},
     );
     const info = JSON.parse(readFileSync(join(r.runDir, 'final', 'model.json'), 'utf8'));
     expect(info.model.scales).toBe(2);
+    expect(info.model.auxiliary).toEqual(['immune']);
+    expect(info.auxiliary[0]).toMatchObject({ name: 'immune', column: 'pathway_immune', kind: 'regression' });
+    expect(info.auxiliary[0].std).toBeGreaterThan(0);
     const manifest = JSON.parse(readFileSync(join(dir, 'pre-ms', 'manifest.json'), 'utf8'));
     const done = Object.values(manifest.slides as Record<string, { status: string; bag?: string }>).find(
       (x) => x.status === 'done',
@@ -278,6 +300,77 @@ describe('cross-validation, training and prediction', () => {
     const slide = join(dir, 'data', (synth.slides[0] as { slide_file: string }).slide_file);
     const out = await predict([slide], join(r.runDir, 'final'), join(dir, 'pred-ms'), () => {});
     expect(out[0]?.status).toBe('predicted');
+  }, 120_000);
+
+  it('auxiliary pathway heads: evaluated out of fold, in crc-mil-eval.json, eval.json and predictions.csv', async () => {
+    const auxiliary = [
+      { name: 'immune', column: 'pathway_immune', kind: 'regression' as const, weight: 1 },
+      { name: 'canonical', column: 'pathway_canonical', kind: 'regression' as const, weight: 0.5 },
+      { name: 'event', column: 'event', kind: 'binary' as const, weight: 0.5 },
+    ];
+    const r = await evaluate(
+      {
+        ...config(),
+        name: 'aux',
+        model: { ...config().model, auxiliary },
+        eval: { ...config().eval, heatmaps: 0 },
+      },
+      () => {},
+    );
+    expect(r.auxiliary.map((a) => [a.name, a.metric, a.n])).toEqual([
+      ['immune', 'pearson_r', 6],
+      ['canonical', 'pearson_r', 6],
+      ['event', 'auroc', 6],
+    ]);
+    const ev = JSON.parse(readFileSync(join(r.runDir, 'crc-mil-eval.json'), 'utf8'));
+    expect(ev.auxiliary).toEqual(JSON.parse(JSON.stringify(r.auxiliary)));
+    const table = readEvalArtifact(r.runDir)?.sections.find((x) => x.type === 'table');
+    if (table?.type !== 'table') throw new Error('no auxiliary table section');
+    expect(table.rows.map((row) => row[0])).toEqual(['immune', 'canonical', 'event']);
+    expect(table.rows[0]?.[5]).toBe(r.auxiliary[0]?.estimate ?? null);
+    const head = readFileSync(join(r.runDir, 'predictions.csv'), 'utf8').split('\n')[0];
+    expect(head).toMatch(/,aux_immune,aux_canonical,aux_event$/);
+    // Binary outputs are probabilities.
+    const rows = readFileSync(join(r.runDir, 'predictions.csv'), 'utf8').trim().split('\n').slice(1);
+    for (const row of rows) {
+      const p = Number(row.split(',').at(-1));
+      expect(p).toBeGreaterThan(0);
+      expect(p).toBeLessThan(1);
+    }
+    // A binary task on a column that is not 0/1 is a typed error naming the table, patient and column.
+    await expect(
+      evaluate(
+        {
+          ...config(),
+          name: 'aux-bad',
+          model: { ...config().model, auxiliary: [{ name: 'msi', column: 'msi', kind: 'binary' as const }] },
+        },
+        () => {},
+      ),
+    ).rejects.toThrow(/clinical\.csv: patient P\d+: column 'msi' \(auxiliary task msi\) has 'MS/);
+  }, 120_000);
+
+  it('the immune-pathway head learns the immune score (training patients)', async () => {
+    const cfg = parseRunConfig({
+      ...config(),
+      name: 'aux-fit',
+      model: {
+        preset: 'tiny',
+        head: 'softmax',
+        dropout: 0,
+        auxiliary: [{ name: 'immune', column: 'pathway_immune', weight: 1 }],
+      },
+      training: { maxEpochs: 25, lr: 0.01 },
+    });
+    const cohort = await loadCohort(cfg.data.clinical, cfg.data.preprocessDir, cfg.classes);
+    const ps = cohort.patients;
+    const t = await trainModel(cfg, ps, ps, join(dir, 'runs'), 'aux-fit', 5);
+    const pred = predictAux(t.model, ps, cfg.model.auxiliary, t.auxStats);
+    const truth = ps.map((p) => Number(p.clinical.pathway_immune));
+    const r = pearson(truth, pred).value;
+    process.stderr.write(`immune head, training-patient Pearson r = ${r.toFixed(3)}\n`);
+    expect(r).toBeGreaterThan(0.5);
+    t.model.dispose();
   }, 120_000);
 
   it('exports structural CLI commands', () => {

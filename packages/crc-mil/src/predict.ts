@@ -27,6 +27,11 @@ export interface SavedModelInfo {
   preprocess: PreprocessConfig;
   trainPatients: string[];
   valPatients: string[];
+  /**
+   * Auxiliary tasks (model.auxiliary order) with the training patients' standardization of regression
+   * targets: value = head output · std + mean; binary heads output a logit. Absent without auxiliary heads.
+   */
+  auxiliary?: { name: string; column: string; kind: 'regression' | 'binary'; mean: number; std: number }[];
 }
 
 export interface TrainResult {
@@ -62,6 +67,17 @@ export async function train(
     preprocess: preprocessConfigOf(cfg),
     trainPatients: trained.trainPatients,
     valPatients: trained.valPatients,
+    ...(cfg.model.auxiliary.length > 0
+      ? {
+          auxiliary: cfg.model.auxiliary.map((t, j) => ({
+            name: t.name,
+            column: t.column,
+            kind: t.kind,
+            mean: trained.auxStats[j]?.mean ?? 0,
+            std: trained.auxStats[j]?.std ?? 1,
+          })),
+        }
+      : {}),
   };
   writeAtomic(join(modelDir, 'model.json'), `${JSON.stringify(info, null, 1)}\n`);
   trained.model.dispose();

@@ -16,8 +16,9 @@ import {
   type ValidationOutput,
 } from '@meddl/trainer';
 import { featureStats, type PatientBag } from './bags';
-import type { CrcMilRunConfig } from './config';
-import { evidentialMseLoss, GatedAttentionMil, MIL_PRESETS } from './model';
+import type { AuxiliaryTask, CrcMilRunConfig } from './config';
+import { CrcMilDataError } from './errors';
+import { evidentialMseLoss, GatedAttentionMil, MIL_PRESETS, type MilOutput, maskedAuxLoss } from './model';
 
 export interface MilBatchItem {
   features: Float32Array;
@@ -26,55 +27,74 @@ export interface MilBatchItem {
   label: number;
   /** Scale (magnification) index per patch, for the multi-scale model. */
   scaleIndex?: Int32Array;
+  /** Auxiliary targets in config order (regression: training-standardized; NaN = missing). */
+  aux?: Float32Array;
 }
 
 export class MilTask implements TrainingTask<MilBatchItem[]> {
   readonly module: GatedAttentionMil;
   constructor(
     model: GatedAttentionMil,
-    private readonly options: { maxPatchesPerBag: number; klAnnealEpochs: number; numClasses: number },
+    private readonly options: {
+      maxPatchesPerBag: number;
+      klAnnealEpochs: number;
+      numClasses: number;
+      /** Kind and loss weight of each auxiliary head, in the model's order. */
+      auxiliary?: readonly Pick<AuxiliaryTask, 'kind' | 'weight'>[];
+    },
   ) {
     this.module = model;
   }
 
   /** Forward of one bag, on a random subset of `maxPatchesPerBag` patches when training. */
-  private forwardBag(item: MilBatchItem, rng: Generator | null): tf.Tensor2D {
+  private forwardBag(item: MilBatchItem, rng: Generator | null): MilOutput {
     const max = this.options.maxPatchesPerBag;
     if (!rng || max <= 0 || item.count <= max)
-      return this.module.forward(tf.tensor2d(item.features, [item.count, item.dim]), item.scaleIndex).logits;
+      return this.module.forward(tf.tensor2d(item.features, [item.count, item.dim]), item.scaleIndex);
     const idx = rng.permutation(item.count).slice(0, max);
     const sub = new Float32Array(max * item.dim);
     for (const [i, r] of idx.entries())
       sub.set(item.features.subarray(r * item.dim, (r + 1) * item.dim), i * item.dim);
     const scales = item.scaleIndex ? Int32Array.from(idx, (r) => item.scaleIndex?.[r] as number) : undefined;
-    return this.module.forward(tf.tensor2d(sub, [max, item.dim]), scales).logits;
+    return this.module.forward(tf.tensor2d(sub, [max, item.dim]), scales);
   }
 
-  private loss(logits: tf.Tensor2D, labels: number[], epoch: number): tf.Scalar {
-    if (this.module.config.head === 'evidential') {
-      const kl = Math.min(1, epoch / this.options.klAnnealEpochs);
-      return evidentialMseLoss(logits, labels, kl);
-    }
-    return crossEntropy(logits, tf.tensor1d(labels, 'int32')) as tf.Scalar;
+  /** Subtype loss + Σ weight · masked auxiliary loss (MSE or BCE over the rows whose target is present). */
+  private loss(outs: MilOutput[], batch: MilBatchItem[], epoch: number): tf.Scalar {
+    return tf.tidy(() => {
+      const logits = tf.concat(outs.map((o) => o.logits)) as tf.Tensor2D;
+      const labels = batch.map((b) => b.label);
+      let loss: tf.Scalar;
+      if (this.module.config.head === 'evidential') {
+        const kl = Math.min(1, epoch / this.options.klAnnealEpochs);
+        loss = evidentialMseLoss(logits, labels, kl);
+      } else loss = crossEntropy(logits, tf.tensor1d(labels, 'int32')) as tf.Scalar;
+      const tasks = this.options.auxiliary ?? [];
+      if (tasks.length === 0) return loss;
+      const aux = tf.concat(outs.map((o) => o.aux as tf.Tensor2D)) as tf.Tensor2D; // [B, A]
+      tasks.forEach((t, j) => {
+        if (t.weight === 0) return;
+        const pred = tf.reshape(tf.slice(aux, [0, j], [-1, 1]), [-1]) as tf.Tensor1D;
+        const targets = batch.map((b) => (b.aux ? (b.aux[j] as number) : Number.NaN));
+        loss = tf.add(loss, tf.mul(t.weight, maskedAuxLoss(pred, targets, t.kind))) as tf.Scalar;
+      });
+      return loss;
+    });
   }
 
   trainingStep(batch: MilBatchItem[], ctx: StepContext): tf.Scalar {
-    const logits = tf.concat(batch.map((b) => this.forwardBag(b, ctx.rng))) as tf.Tensor2D;
     return this.loss(
-      logits,
-      batch.map((b) => b.label),
+      batch.map((b) => this.forwardBag(b, ctx.rng)),
+      batch,
       ctx.epoch,
     );
   }
 
   validationStep(batch: MilBatchItem[], ctx: StepContext): ValidationOutput {
     return tf.tidy(() => {
-      const logits = tf.concat(batch.map((b) => this.forwardBag(b, null))) as tf.Tensor2D;
-      const loss = this.loss(
-        logits,
-        batch.map((b) => b.label),
-        ctx.epoch,
-      ).dataSync()[0] as number;
+      const outs = batch.map((b) => this.forwardBag(b, null));
+      const logits = tf.concat(outs.map((o) => o.logits)) as tf.Tensor2D;
+      const loss = this.loss(outs, batch, ctx.epoch).dataSync()[0] as number;
       const pl = this.module.predictiveLogits(logits);
       return { loss, logits: Array.from(pl.dataSync()), labels: batch.map((b) => b.label) };
     });
@@ -94,14 +114,65 @@ export class MilTask implements TrainingTask<MilBatchItem[]> {
   }
 }
 
-export function batchItems(patients: readonly PatientBag[]): MilBatchItem[] {
+export function batchItems(
+  patients: readonly PatientBag[],
+  aux?: { tasks: readonly AuxiliaryTask[]; stats: readonly AuxStats[]; source?: string },
+): MilBatchItem[] {
   return patients.map((p) => ({
     features: p.features,
     count: p.count,
     dim: p.dim,
     label: p.label,
     scaleIndex: p.scaleIndex,
+    ...(aux && aux.tasks.length > 0 ? { aux: auxTargets(p, aux.tasks, aux.stats, aux.source) } : {}),
   }));
+}
+
+/** Standardization of a regression target (training patients' mean and std); identity for binary. */
+export interface AuxStats {
+  mean: number;
+  std: number;
+}
+
+/** The raw value of an auxiliary column for a patient: NaN when empty; binary values must be 0 or 1. */
+export function auxValue(p: PatientBag, task: AuxiliaryTask, source = 'clinical table'): number {
+  const cell = p.clinical[task.column];
+  if (cell === undefined || cell === null || String(cell).trim() === '') return Number.NaN;
+  const v = Number(cell);
+  if (!Number.isFinite(v) || (task.kind === 'binary' && v !== 0 && v !== 1))
+    throw new CrcMilDataError(
+      source,
+      `patient ${p.patientId}: column '${task.column}' (auxiliary task ${task.name}) has '${String(cell)}', expected ${task.kind === 'binary' ? '0 or 1' : 'a number'} or an empty cell`,
+    );
+  return v;
+}
+
+/** Mean and std of each regression task over `patients` (present values only); binary: {0, 1}. */
+export function auxStatsOf(
+  patients: readonly PatientBag[],
+  tasks: readonly AuxiliaryTask[],
+  source?: string,
+): AuxStats[] {
+  return tasks.map((t) => {
+    if (t.kind === 'binary') return { mean: 0, std: 1 };
+    const v = patients.map((p) => auxValue(p, t, source)).filter(Number.isFinite);
+    if (v.length === 0) return { mean: 0, std: 1 };
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+    return { mean, std: sd > 1e-8 ? sd : 1 };
+  });
+}
+
+function auxTargets(
+  p: PatientBag,
+  tasks: readonly AuxiliaryTask[],
+  stats: readonly AuxStats[],
+  source?: string,
+): Float32Array {
+  return Float32Array.from(tasks, (t, j) => {
+    const s = stats[j] as AuxStats;
+    return (auxValue(p, t, source) - s.mean) / s.std;
+  });
 }
 
 /** The run's magnifications: the primary one, then preprocess.extraMagnifications. */
@@ -134,6 +205,7 @@ export function createMilModel(cfg: CrcMilRunConfig, inDim: number, seed: number
       aggregator: cfg.model.aggregator,
       heads: cfg.model.heads,
       layers: cfg.model.layers,
+      auxiliary: cfg.model.auxiliary.map((t) => t.name),
     },
     new Generator(seed),
   );
@@ -148,6 +220,8 @@ export interface TrainedModel {
   bestCheckpoint: string | null;
   trainPatients: string[];
   valPatients: string[];
+  /** Standardization of each auxiliary target (config order), from the training patients. */
+  auxStats: AuxStats[];
 }
 
 /** Splits patients into train / validation by patient, stratified by subtype. */
@@ -183,12 +257,18 @@ export async function trainModel(
   const stats = featureStats(train);
   model.setFeatureStats(stats.mean, stats.std);
   const collate = (items: MilBatchItem[]) => items;
+  const tasks = cfg.model.auxiliary;
+  const auxStats = auxStatsOf(train, tasks, cfg.data.clinical);
+  const aux = { tasks, stats: auxStats, source: cfg.data.clinical };
   const trainLoader = new DataLoader(
-    { length: train.length, get: (i: number) => batchItems([train[i] as PatientBag])[0] as MilBatchItem },
+    {
+      length: train.length,
+      get: (i: number) => batchItems([train[i] as PatientBag], aux)[0] as MilBatchItem,
+    },
     { batchSize: cfg.training.batchSize, shuffle: true, seed, collate },
   );
   const valLoader = new DataLoader(
-    { length: val.length, get: (i: number) => batchItems([val[i] as PatientBag])[0] as MilBatchItem },
+    { length: val.length, get: (i: number) => batchItems([val[i] as PatientBag], aux)[0] as MilBatchItem },
     { batchSize: 1, collate },
   );
   const runDir = join(runsDir, name);
@@ -200,6 +280,7 @@ export async function trainModel(
     maxPatchesPerBag: cfg.training.maxPatchesPerBag,
     klAnnealEpochs: cfg.training.klAnnealEpochs,
     numClasses: cfg.classes.length,
+    auxiliary: tasks,
   });
   const trainer = new Trainer(
     {
@@ -263,7 +344,37 @@ export async function trainModel(
     bestCheckpoint,
     trainPatients: train.map((p) => p.patientId),
     valPatients: val.map((p) => p.patientId),
+    auxStats,
   };
+}
+
+/**
+ * Auxiliary head outputs in the targets' units, row-major [patients, A]: regression heads
+ * de-standardized with the training stats, binary heads as probabilities (sigmoid of the logit).
+ */
+export function predictAux(
+  model: GatedAttentionMil,
+  patients: readonly PatientBag[],
+  tasks: readonly Pick<AuxiliaryTask, 'kind'>[],
+  stats: readonly AuxStats[],
+): Float64Array {
+  const a = tasks.length;
+  const out = new Float64Array(patients.length * a);
+  if (a === 0) return out;
+  patients.forEach((p, i) => {
+    const y = tf.tidy(() => {
+      const o = model.forward(tf.tensor2d(p.features, [p.count, p.dim]), p.scaleIndex);
+      return o.aux as tf.Tensor2D;
+    });
+    const v = y.dataSync();
+    y.dispose();
+    tasks.forEach((t, j) => {
+      const s = stats[j] as AuxStats;
+      const x = v[j] as number;
+      out[i * a + j] = t.kind === 'binary' ? 1 / (1 + Math.exp(-x)) : x * s.std + s.mean;
+    });
+  });
+  return out;
 }
 
 /** Predictive logits (see GatedAttentionMil.predictiveLogits), row-major [patients, K]. */

@@ -57,6 +57,10 @@ export interface SynthSlideRecord {
   age_band: string;
   survival_months: number;
   event: number;
+  /** Pathway scores (z-scored over the cohort's patients with tissue); null for a blank slide's patient. */
+  pathway_canonical: number | null;
+  pathway_immune: number | null;
+  pathway_stromal: number | null;
   artifacts: SynthArtifact[];
 }
 
@@ -142,7 +146,7 @@ function renderSlide(
   subtypeIndex: number,
   rng: Generator,
   blank: boolean,
-): { cv: Canvas; artifacts: SynthArtifact[] } {
+): { cv: Canvas; artifacts: SynthArtifact[]; patternShare: number } {
   const { width: w, height: h } = cfg;
   const cv: Canvas = {
     w,
@@ -153,7 +157,7 @@ function renderSlide(
     pattern: new Uint8Array(w * h),
   };
   const artifacts: SynthArtifact[] = [];
-  if (blank) return { cv, artifacts };
+  if (blank) return { cv, artifacts, patternShare: 0 };
   // Tissue: 2–3 wobbly ellipses.
   const wobble = valueNoise(w, h, 96, rng);
   const blobs = Array.from({ length: 2 + rng.int(2) }, () => ({
@@ -309,7 +313,7 @@ function renderSlide(
       strokeWidth: sw,
     });
   }
-  return { cv, artifacts };
+  return { cv, artifacts, patternShare };
 }
 
 function distanceToSegment(px: number, py: number, a: [number, number], b: [number, number]): number {
@@ -414,12 +418,25 @@ function boxBlur(
         rgb[3 * ((y + y0) * w + x + x0) + c] = Math.round(buf[3 * (y * rw + x) + c] as number);
 }
 
+/**
+ * Raw pathway scores of a patient (before z-scoring): each subtype's pathway is high in that subtype and
+ * rises with the share of tissue its pattern covers (the glands, lymphocyte-like infiltrate or fibrous
+ * stroma the generator paints), plus Gaussian noise from a separate generator (so the slide draws are
+ * the same as without the scores).
+ */
+function rawPathwayScores(subtypeIndex: number, patternShare: number, noise: Generator): number[] {
+  return [0, 1, 2].map(
+    (k) => (subtypeIndex === k ? 1 + 3 * patternShare : 0.3 * noise.random()) + noise.normal(0, 0.25),
+  );
+}
+
 const AGE_BANDS = ['<50', '50-64', '65-74', '75+'];
 // Exponential hazards per subtype (per month): Stromal worst, Immune best (as CMS4 vs CMS1 after relapse is
 // not modelled; this is only for the survival metrics to have something to find).
 const HAZARD = [0.02, 0.012, 0.035];
 
-function csvField(v: string | number): string {
+function csvField(v: string | number | null): string {
+  if (v === null) return '';
   const s = String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
@@ -433,6 +450,9 @@ export async function synthesize(
   const cfg = SynthConfigSchema.parse(input);
   mkdirSync(join(dir, 'slides'), { recursive: true });
   const rng = new Generator(cfg.seed);
+  // Pathway-score noise has its own stream: the slides and the other columns do not change.
+  const pathwayNoise = new Generator(cfg.seed + 0x5eed);
+  const rawPathways = new Map<string, number[]>();
   const slides: SynthSlideRecord[] = [];
   let slideNo = 0;
   const total = cfg.patients + cfg.blankSlides;
@@ -449,11 +469,13 @@ export async function synthesize(
     const tEvent = -Math.log(1 - rng.random()) / hazard;
     const tCensor = rng.uniform(12, 96);
     const nSlides = !blank && rng.random() < cfg.multiSlideFraction ? 2 : 1;
+    const shares: number[] = [];
     for (let s = 0; s < nSlides; s++) {
       slideNo++;
       const slideId = `S${String(slideNo).padStart(4, '0')}`;
       const file = `slides/${slideId}.svs`;
-      const { cv, artifacts } = renderSlide(cfg, subtypeIndex, rng, blank);
+      const { cv, artifacts, patternShare } = renderSlide(cfg, subtypeIndex, rng, blank);
+      shares.push(patternShare);
       const rgb = toRgb(cv, institution, artifacts, rng);
       const tmp = join(dir, `${file}.tmp-${process.pid}`);
       await writePyramidalTiff(
@@ -481,10 +503,30 @@ export async function synthesize(
         age_band: ageBand,
         survival_months: Math.round(Math.min(tEvent, tCensor) * 10) / 10,
         event: tEvent <= tCensor ? 1 : 0,
+        pathway_canonical: null,
+        pathway_immune: null,
+        pathway_stromal: null,
         artifacts,
       });
     }
+    if (!blank)
+      rawPathways.set(
+        patient,
+        rawPathwayScores(subtypeIndex, shares.reduce((a, b) => a + b, 0) / shares.length, pathwayNoise),
+      );
   }
+  // z-score each pathway over the patients with tissue (3 decimals in the CSV).
+  const raw = [...rawPathways.values()];
+  const keys = ['pathway_canonical', 'pathway_immune', 'pathway_stromal'] as const;
+  keys.forEach((key, k) => {
+    const v = raw.map((r) => r[k] as number);
+    const mean = v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+    const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, v.length)) || 1;
+    for (const s of slides) {
+      const r = rawPathways.get(s.patient_id);
+      s[key] = r ? Math.round((((r[k] as number) - mean) / sd) * 1000) / 1000 : null;
+    }
+  });
   const header = [
     'patient_id',
     'slide_id',
@@ -496,6 +538,9 @@ export async function synthesize(
     'age_band',
     'survival_months',
     'event',
+    'pathway_canonical',
+    'pathway_immune',
+    'pathway_stromal',
   ] as const;
   const lines = [header.join(',')];
   for (const s of slides) lines.push(header.map((k) => csvField(s[k])).join(','));
