@@ -39,6 +39,7 @@ const tissuebert: QuickstartSpec = {
     const e = await evaluateTissueBert({ runDir: r.runDir });
     const dir = e.deconvolution.kinds[0];
     return {
+      data: `${r.store.files} methylation files (${r.store.valFiles} held out), ${e.reads} held-out reads`,
       headline: `read macro-F1 ${ci(e.classification.macroF1)}${e.classification.bayes ? ` (Bayes ceiling ${e.classification.bayes.macroF1.estimate.toFixed(3)})` : ''}`,
       secondary: `deconv RMSE ${dir.model.rmse.toFixed(3)} vs NNLS ${dir.nnls.rmse.toFixed(3)}${dir.bayes ? `, exact posteriors ${dir.bayes.rmse.toFixed(3)}` : ''}`,
       seconds: Math.round((Date.now() - t0) / 1000),
@@ -54,6 +55,7 @@ const crcMil: QuickstartSpec = {
     const config = loadCrcMilConfig(configPath('crc-mil'), { name: 'crc-mil' });
     const r = await evaluateCrcMil({ ...config, runsDir: outDir });
     return {
+      data: `${r.perFold.reduce((a, f) => a + f.testPatients, 0)} patients, ${r.perFold.length}-fold CV (synthetic slides)`,
       headline: `macro AUROC ${ci(r.pooled.macroAuroc)}`,
       secondary: `accuracy ${ci(r.pooled.accuracy)}`,
       seconds: Math.round((Date.now() - t0) / 1000),
@@ -67,6 +69,7 @@ const mdfNet: QuickstartSpec = {
   async run({ outDir }) {
     const row = await mdfNetQuickstart.run({ outDir });
     return {
+      data: `synthetic CXR studies, ${row['test studies']} in the test split`,
       headline: `mean AUROC ${row['test mean AUROC']} [${row['95% CI']}]`,
       secondary: `worst-class AUROC ${row['worst-class AUROC']}`,
       seconds: row.seconds,
@@ -82,10 +85,12 @@ const vjepa3d: QuickstartSpec = {
     const config = loadPretrainConfig(configPath('vjepa3d'), { name: 'vjepa3d' });
     const r = await pretrain({ ...config, trainer: { ...config.trainer, runsDir: outDir } });
     const p = r.probe;
+    const data = `${r.data.volumes} OCT volumes (${Object.keys(r.data.devices).length} makers)`;
     const rep = p?.repeated;
     const g = (x: { mean: number; lower: number; upper: number }) =>
       `${x.mean >= 0 ? '+' : ''}${x.mean.toFixed(3)} [${x.lower.toFixed(3)}, ${x.upper.toFixed(3)}]`;
     return {
+      data,
       // Over repeated patient splits (paired 95% CI) when the config asks for them: one split of
       // a few dozen volumes alone says little.
       headline: rep

@@ -280,6 +280,7 @@ export const quickstart = {
       'test mean AUROC': Number(ev.meanAuroc.value.toFixed(4)),
       '95% CI': `${ev.meanAuroc.lower.toFixed(4)}-${ev.meanAuroc.upper.toFixed(4)}`,
       'worst-class AUROC': Number(ev.minAuroc.toFixed(4)),
+      'test studies': ev.studies,
       seconds: Math.round((Date.now() - t0) / 1000),
       run: r.runDir,
     };

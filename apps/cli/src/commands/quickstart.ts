@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeReport } from '@meddl/report';
+import { currentBackend } from '@meddl/tensor';
 import type { CommandSpec } from '../command';
 import { infoCommand } from './info';
 
@@ -21,8 +25,25 @@ export function quickstartCommand(quickstarts: QuickstartSpec[]): CommandSpec {
         return;
       }
       const rows: Record<string, string | number>[] = [];
-      for (const q of chosen)
-        rows.push({ model: q.model, ...(await q.run({ outDir: String(options.out) })) });
+      for (const q of chosen) {
+        const { data, headline, secondary, seconds, run, ...rest } = await q.run({
+          outDir: String(options.out),
+        });
+        const b = currentBackend();
+        const runDir = typeof run === 'string' ? run : '';
+        rows.push({
+          model: q.model,
+          data: data ?? '',
+          headline: headline ?? '',
+          secondary: secondary ?? '',
+          seconds: seconds ?? '',
+          backend: b ? `${b.name}, ${b.threads} thread${b.threads === 1 ? '' : 's'}` : 'n/a',
+          run: runDir,
+          // The run's self-contained HTML report (as `meddl report` writes it), from its eval.json.
+          report: runDir && existsSync(join(runDir, 'eval.json')) ? (await writeReport(runDir)).html : 'n/a',
+          ...rest,
+        });
+      }
       console.table(rows);
     },
   };
