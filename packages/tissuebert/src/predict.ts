@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { softmax } from '@meddl/metrics';
 import { OnnxSession, type OnnxSessionOptions } from '@meddl/onnx';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
@@ -128,15 +129,7 @@ function onnxScorer(session: OnnxSession, K: number, batchSize: number): ReadSco
         'onnx',
         `${session.source}: ${logits.dims[1]} logits per read, expected ${K}`,
       );
-    const out = new Float64Array(n * K);
-    for (let i = 0; i < n; i++) {
-      let max = Number.NEGATIVE_INFINITY;
-      for (let k = 0; k < K; k++) max = Math.max(max, Number(logits.data[i * K + k]));
-      let sum = 0;
-      for (let k = 0; k < K; k++) sum += out[i * K + k] = Math.exp(Number(logits.data[i * K + k]) - max);
-      for (let k = 0; k < K; k++) out[i * K + k] /= sum;
-    }
-    return out;
+    return softmax({ data: logits.data as ArrayLike<number>, cols: K });
   };
 }
 

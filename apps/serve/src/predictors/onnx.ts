@@ -19,6 +19,7 @@ import {
   type RunFiles,
   readRunFiles,
 } from '@meddl/mdf-net';
+import { softmax } from '@meddl/metrics';
 import { OnnxSession, type OnnxSession as OnnxSessionType, type OnnxSidecar } from '@meddl/onnx';
 import type { Shape3 } from '@meddl/vjepa3d';
 import type { z } from 'zod';
@@ -64,22 +65,6 @@ export function readSidecar(onnxPath: string): OnnxSidecar {
   return s;
 }
 
-function softmaxRows(logits: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    let mx = Number.NEGATIVE_INFINITY;
-    for (let c = 0; c < cols; c++) mx = Math.max(mx, logits[r * cols + c] as number);
-    let sum = 0;
-    for (let c = 0; c < cols; c++) {
-      const e = Math.exp((logits[r * cols + c] as number) - mx);
-      out[r * cols + c] = e;
-      sum += e;
-    }
-    for (let c = 0; c < cols; c++) out[r * cols + c] = (out[r * cols + c] as number) / sum;
-  }
-  return out;
-}
-
 /**
  * Loads an `onnx` entry: checks the sidecar and the file's sha256, then builds the family's
  * predictor with the forward pass in an OnnxSession.
@@ -100,6 +85,18 @@ export async function loadOnnxPredictor(entry: OnnxEntry, ctx: PredictorContext)
       : mdfNetFromOnnx(entry, sidecar, bytes);
   }
   return OnnxPredictor.load(entry);
+}
+
+/** The `onnx` block of a model card: what `/v1/models` shows about an ONNX-backed model. */
+function onnxCard(sidecar: OnnxSidecar, session: OnnxSessionType) {
+  return {
+    sha256: sidecar.sha256,
+    opset: sidecar.opset,
+    inputs: sidecar.inputs,
+    outputs: sidecar.outputs,
+    checkpoint: sidecar.checkpoint ?? null,
+    executionProviders: session.executionProviders,
+  };
 }
 
 async function crcMilFromOnnx(
@@ -162,14 +159,7 @@ async function crcMilFromOnnx(
     backend,
     ctx.artifactDir,
     {
-      onnx: {
-        sha256: sidecar.sha256,
-        opset: sidecar.opset,
-        inputs: sidecar.inputs,
-        outputs: sidecar.outputs,
-        checkpoint: sidecar.checkpoint ?? null,
-        executionProviders: session.executionProviders,
-      },
+      onnx: onnxCard(sidecar, session),
     },
   );
 }
@@ -264,14 +254,7 @@ async function mdfNetFromOnnx(entry: OnnxEntry, sidecar: OnnxSidecar, bytes: Uin
     String(sidecar.loadedFrom ?? sidecar.checkpoint ?? ''),
     { ...entry },
     {
-      onnx: {
-        sha256: sidecar.sha256,
-        opset: sidecar.opset,
-        inputs: sidecar.inputs,
-        outputs: sidecar.outputs,
-        checkpoint: sidecar.checkpoint ?? null,
-        executionProviders: session.executionProviders,
-      },
+      onnx: onnxCard(sidecar, session),
     },
   );
 }
@@ -335,14 +318,7 @@ async function vjepaFromOnnx(entry: OnnxEntry, sidecar: OnnxSidecar, bytes: Uint
     backend,
     data?.resampleShape ?? defaultResampleShape(inputShape),
     {
-      onnx: {
-        sha256: sidecar.sha256,
-        opset: sidecar.opset,
-        inputs: sidecar.inputs,
-        outputs: sidecar.outputs,
-        checkpoint: sidecar.checkpoint ?? null,
-        executionProviders: session.executionProviders,
-      },
+      onnx: onnxCard(sidecar, session),
     },
   );
 }
@@ -468,7 +444,7 @@ export class OnnxPredictor implements Predictor {
           { token_ids: { data: tokens, dims: [b, L] }, methylation: { data: methylation, dims: [b, L] } },
           ['logits'],
         );
-        return softmaxRows(out.logits?.data as Float32Array, b, T);
+        return Float32Array.from(softmax({ data: out.logits?.data as Float32Array, cols: T }));
       },
     );
   }
