@@ -278,6 +278,8 @@ export class Hdf5File {
     }
     if (options.gzip !== undefined && !options.chunks)
       throw new Hdf5Error(this.path, `dataset '${name}': gzip needs chunks`);
+    // h5wasm reports a failed create (e.g. the name exists) on stderr only: check before and after.
+    if (this.has(name)) throw new Hdf5Error(this.path, `dataset '${name}' already exists`);
     const parent = name.split('/').filter(Boolean).slice(0, -1).join('/');
     if (parent) this.createGroup(parent);
     this.file.create_dataset({
@@ -288,6 +290,7 @@ export class Hdf5File {
       chunks: options.chunks ?? null,
       ...(options.gzip !== undefined ? { compression: options.gzip } : {}),
     });
+    if (!this.has(name)) throw new Hdf5Error(this.path, `dataset '${name}' could not be created`);
     if (options.attributes) this.setAttributes(name, options.attributes);
   }
 

@@ -172,6 +172,11 @@ describe('Hdf5Error', () => {
     expect(() => f.writeDataset('x', new Float32Array(5), { shape: [2, 3] })).toThrow(
       /shape \[2, 3\] needs 6 values, got 5/,
     );
+    // A second dataset of the same name throws (h5wasm alone only logs to stderr) and keeps the first.
+    expect(() => f.writeDataset('features', new Float32Array(6), { shape: [2, 3] })).toThrow(
+      /bad\.h5: dataset 'features' already exists/,
+    );
+    expect(f.info('features').shape).toEqual([4, 3]);
     f.close();
     await expect(readFeatureBag(bad)).rejects.toThrow(/'coords' must be \[N, 2\], got shape \[4, 3\]/);
     await expect(
