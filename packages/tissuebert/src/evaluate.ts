@@ -25,6 +25,7 @@ import {
   writeEvalArtifact,
 } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
+import { atlasReadPosterior, buildReadAtlas } from './deconv/atlas';
 import { applyTemperature, fitTemperature, mixtureMle, type ReadPosteriors } from './deconv/mixture';
 import { nnlsDeconvolve } from './deconv/nnls';
 import { TissueBertArgumentError } from './errors';
@@ -82,6 +83,11 @@ export interface DeconvolutionSummary {
   model: DeconvolutionScore;
   /** NNLS against the reference atlas of the training files (MethAtlas). */
   nnls: DeconvolutionScore;
+  /**
+   * The same mixture MLE on read posteriors of the read-level atlas counted from the training
+   * files (`buildReadAtlas`: per-CpG, per-tissue methylation probabilities; no neural network).
+   */
+  atlas: DeconvolutionScore;
   /** Synthetic data only: the same MLE on the generator's exact (Bayes) read posteriors. */
   bayes?: DeconvolutionScore;
 }
@@ -102,6 +108,8 @@ export interface TissueBertEvalResult {
      * for the Bayes-optimal classifier on the same reads — the ceiling any model can reach.
      */
     bayes?: { accuracy: Estimate; balancedAccuracy: Estimate; macroF1: Estimate };
+    /** The read-level atlas classifier counted from the training files (see `DeconvolutionSummary.atlas`). */
+    atlas: { accuracy: Estimate; balancedAccuracy: Estimate; macroF1: Estimate };
   };
   calibration: {
     temperature: number;
@@ -114,6 +122,8 @@ export interface TissueBertEvalResult {
     readsPerMixture: number;
     /** Temperature applied to read posteriors before the mixture MLE. */
     temperature: number;
+    /** Temperature of the read-level atlas posteriors (fitted the same way). */
+    atlasTemperature: number;
     kinds: DeconvolutionSummary[];
     /** Smallest spiked-in fraction distinguishable from blanks (Infinity: none of the levels). */
     detection: {
@@ -122,6 +132,7 @@ export interface TissueBertEvalResult {
       replicates: number;
       model: number;
       nnls: number;
+      atlas: number;
       bayes?: number;
     } | null;
   };
@@ -275,6 +286,18 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       })
     : null;
 
+  // The read-level atlas counted from the training files: what counting alone extracts from them.
+  const readAtlas = buildReadAtlas(store, trainFiles);
+  const atlasProbs = scored.map((sc) => {
+    const s = store.samples[sc.file];
+    const L = store.tokenLength;
+    const out = new Float64Array(sc.examples.length * K);
+    sc.examples.forEach((e, i) => {
+      out.set(atlasReadPosterior(readAtlas, s.region[e], s.methylation.subarray(e * L, (e + 1) * L)), i * K);
+    });
+    return out;
+  });
+
   // Read-level classification, weighted by nothing (each distinct read once), CIs clustered by file.
   const nReads = scored.reduce((a, s) => a + s.examples.length, 0);
   const probs = new Float64Array(nReads * K);
@@ -282,6 +305,8 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   const yPred = new Int32Array(nReads);
   const cluster = new Int32Array(nReads);
   const yBayes = new Int32Array(nReads);
+  const yAtlas = new Int32Array(nReads);
+  const atlasFlat = new Float64Array(nReads * K);
   let r = 0;
   for (const [k, s] of scored.entries()) {
     const label = store.samples[s.file].label;
@@ -292,6 +317,11 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       let best = 0;
       for (let t = 1; t < K; t++) if (s.probs[i * K + t] > s.probs[i * K + best]) best = t;
       yPred[r] = best;
+      const ap = atlasProbs[k];
+      atlasFlat.set(ap.subarray(i * K, (i + 1) * K), r * K);
+      let ba = 0;
+      for (let t = 1; t < K; t++) if (ap[i * K + t] > ap[i * K + ba]) ba = t;
+      yAtlas[r] = ba;
       const bp = bayesProbs?.[k];
       if (bp) {
         let bb = 0;
@@ -337,20 +367,27 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
           },
         }
       : {}),
+    atlas: {
+      accuracy: boot((yt, yp) => accuracy(yt, yp, K), yAtlas),
+      balancedAccuracy: boot((yt, yp) => balancedAccuracy(yt, yp, K), yAtlas),
+      macroF1: boot((yt, yp) => precisionRecallF1(yt, yp, K).macro.f1, yAtlas),
+    },
   };
 
   // Temperature: fitted on even-indexed reads, measured on odd-indexed ones.
-  const half = (parity: number): ReadPosteriors & { labels: Int32Array } => {
+  const half = (parity: number, source = probs): ReadPosteriors & { labels: Int32Array } => {
     const rows = Array.from({ length: nReads }, (_, i) => i).filter((i) => i % 2 === parity);
     const p = new Float64Array(rows.length * K);
     rows.forEach((row, k) => {
-      p.set(probs.subarray(row * K, (row + 1) * K), k * K);
+      p.set(source.subarray(row * K, (row + 1) * K), k * K);
     });
     return { probs: p, nReads: rows.length, nClasses: K, labels: Int32Array.from(rows, (row) => yTrue[row]) };
   };
   const fit = half(0);
   const test = half(1);
   const temperature = fitTemperature(fit, fit.labels);
+  const atlasFit = half(0, atlasFlat);
+  const atlasTemperature = fitTemperature(atlasFit, atlasFit.labels);
   const calibrated = applyTemperature(test, temperature);
   const flat = (p: Float64Array) => ({ data: p, cols: K });
   const calibration = {
@@ -382,8 +419,9 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   /** Draws R held-out reads with the given proportions; returns both estimates. */
   const deconvolve = (
     proportions: Float64Array,
-  ): { model: Float64Array; nnls: Float64Array; bayes: Float64Array } => {
+  ): { model: Float64Array; nnls: Float64Array; atlas: Float64Array; bayes: Float64Array } => {
     const mixProbs = new Float64Array(R * K);
+    const mixAtlas = new Float64Array(R * K);
     const mixBayes = bayesProbs ? new Float64Array(R * K) : null;
     const picks: Array<{ file: number; example: number }> = [];
     for (let i = 0; i < R; i++) {
@@ -393,6 +431,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       const s = scored[c];
       const e = Math.floor(rng.random() * s.examples.length);
       mixProbs.set(s.probs.subarray(e * K, (e + 1) * K), i * K);
+      mixAtlas.set(atlasProbs[c].subarray(e * K, (e + 1) * K), i * K);
       if (mixBayes && bayesProbs) mixBayes.set(bayesProbs[c].subarray(e * K, (e + 1) * K), i * K);
       picks.push({ file: s.file, example: s.examples[e] });
     }
@@ -413,7 +452,10 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     const bayes = mixBayes
       ? mixtureMle({ probs: mixBayes, nReads: R, nClasses: K }).proportions
       : new Float64Array(K).fill(Number.NaN);
-    return { model, nnls, bayes };
+    const atlas = mixtureMle(
+      applyTemperature({ probs: mixAtlas, nReads: R, nClasses: K }, atlasTemperature),
+    ).proportions;
+    return { model, nnls, atlas, bayes };
   };
   const spread = (local: ArrayLike<number>, tissues: number[]): Float64Array => {
     const truth = new Float64Array(K);
@@ -447,7 +489,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       ),
     });
   }
-  const rows: string[] = [`kind,mixture,tissue,true,model,nnls${bayesProbs ? ',bayes' : ''}`];
+  const rows: string[] = [`kind,mixture,tissue,true,model,nnls,atlas${bayesProbs ? ',bayes' : ''}`];
   const summaries: DeconvolutionSummary[] = [];
   const dirichletModel: Float64Array[] = [];
   for (const { kind, truths } of kinds) {
@@ -456,12 +498,12 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     truths.forEach((t, m) => {
       store.tissues.forEach((name, k) => {
         rows.push(
-          `${kind},${m},${name},${t[k]},${est[m].model[k]},${est[m].nnls[k]}${bayesProbs ? `,${est[m].bayes[k]}` : ''}`,
+          `${kind},${m},${name},${t[k]},${est[m].model[k]},${est[m].nnls[k]},${est[m].atlas[k]}${bayesProbs ? `,${est[m].bayes[k]}` : ''}`,
         );
       });
     });
     const flatAll = (xs: Float64Array[]) => Float64Array.from(xs.flatMap((x) => Array.from(x)));
-    const score = (which: 'model' | 'nnls' | 'bayes') => {
+    const score = (which: 'model' | 'nnls' | 'atlas' | 'bayes') => {
       const e = est.map((x) => x[which]);
       const perTissue = pearsonPerTissue(truths, e);
       return {
@@ -477,6 +519,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       mixtures: truths.length,
       model: score('model'),
       nnls: score('nnls'),
+      atlas: score('atlas'),
       ...(bayesProbs ? { bayes: score('bayes') } : {}),
     });
   }
@@ -491,7 +534,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       Array.from({ length: reps }, () => deconvolve(spikeInMixture(background(), target, fraction)));
     const blanks = run(0);
     const spiked = levels.map(run);
-    const limit = (which: 'model' | 'nnls' | 'bayes') =>
+    const limit = (which: 'model' | 'nnls' | 'atlas' | 'bayes') =>
       detectionLimit(
         levels,
         spiked.map((xs) => xs.map((x) => x[which][target])),
@@ -503,10 +546,11 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       replicates: reps,
       model: limit('model'),
       nnls: limit('nnls'),
+      atlas: limit('atlas'),
       ...(bayesProbs ? { bayes: limit('bayes') } : {}),
     };
   }
-  const deconvolution = { readsPerMixture: R, temperature, kinds: summaries, detection };
+  const deconvolution = { readsPerMixture: R, temperature, atlasTemperature, kinds: summaries, detection };
 
   const result: TissueBertEvalResult = {
     runDir,
@@ -548,7 +592,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       headline('file_accuracy', classification.fileAccuracy, { label: 'File accuracy', format: 'percent' }),
       ...summaries.map((k) =>
         headline(`deconv_rmse_${k.kind}`, k.model.rmse, {
-          label: `Deconvolution RMSE (${k.kind}; NNLS ${k.nnls.rmse.toFixed(3)})`,
+          label: `Deconvolution RMSE (${k.kind}; NNLS ${k.nnls.rmse.toFixed(3)}, read atlas ${k.atlas.rmse.toFixed(3)})`,
           higherIsBetter: false,
         }),
       ),
@@ -568,9 +612,11 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
           'n',
           'RMSE model',
           'RMSE NNLS',
+          'RMSE read atlas',
           ...(bayesProbs ? ['RMSE Bayes'] : []),
           'Pearson r model',
           'Pearson r NNLS',
+          'Pearson r read atlas',
           ...(bayesProbs ? ['Pearson r Bayes'] : []),
         ],
         summaries.map((k) => [
@@ -578,14 +624,16 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
           k.mixtures,
           k.model.rmse,
           k.nnls.rmse,
+          k.atlas.rmse,
           ...(k.bayes ? [k.bayes.rmse] : []),
           k.model.pearson,
           k.nnls.pearson,
+          k.atlas.pearson,
           ...(k.bayes ? [k.bayes.pearson] : []),
         ]),
         {
           title:
-            'Deconvolution: TissueBERT mixture MLE vs NNLS atlas baseline (Bayes: the same MLE on the generator’s exact read posteriors, synthetic data only)',
+            'Deconvolution: TissueBERT mixture MLE vs NNLS atlas baseline and the same MLE on read-level atlas posteriors counted from the training files (Bayes: on the generator’s exact read posteriors, synthetic data only)',
         },
       ),
     ],

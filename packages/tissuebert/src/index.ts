@@ -1,4 +1,5 @@
 export { commands, runNnlsCommand, type TissueBertCommand } from './commands';
+export { atlasReadPosterior, buildReadAtlas, type ReadAtlas } from './deconv/atlas';
 export {
   applyTemperature,
   bootstrapMixtureCi,

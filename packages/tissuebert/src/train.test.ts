@@ -79,11 +79,15 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     for (const k of r.deconvolution.kinds) {
       expect(Number.isFinite(k.model.rmse)).toBe(true);
       expect(Number.isFinite(k.nnls.rmse)).toBe(true);
+      // The read-level atlas counted from the training files, deconvolved by the same MLE.
+      expect(Number.isFinite(k.atlas.rmse)).toBe(true);
       // Synthetic data: the same MLE on the generator's exact read posteriors is reported too.
       expect(Number.isFinite(k.bayes?.rmse)).toBe(true);
     }
     // …and the Bayes-optimal classifier on the same reads, which beats chance.
     expect(r.classification.bayes?.balancedAccuracy.estimate).toBeGreaterThan(1 / 22);
+    expect(r.classification.atlas.balancedAccuracy.estimate).toBeGreaterThan(0);
+    expect(r.deconvolution.atlasTemperature).toBeGreaterThan(0);
     const saved = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8'));
     expect(saved.deconvolution.kinds).toHaveLength(r.deconvolution.kinds.length);
     // eval.json follows the @meddl/report contract (what `meddl report` renders).
@@ -97,7 +101,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       'table',
     ]);
     const csv = readFileSync(join(runDir, 'deconvolution.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls,bayes');
+    expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls,atlas,bayes');
   }, 300_000);
 
   it('predicts tissue proportions of held-out pat files with the calibrated run', async () => {
