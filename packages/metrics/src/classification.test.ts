@@ -8,6 +8,7 @@ import {
   cohenKappa,
   confusionMatrix,
   logLoss,
+  macroOverPresent,
   precisionRecallF1,
   topKAccuracy,
 } from './classification.js';
@@ -52,6 +53,20 @@ describe('classification vs scikit-learn 1.2', () => {
     const b = ref.binaryProbabilistic;
     expectClose(logLoss(b.yTrue, b.yProb), b.logLoss);
     expectClose(brierScore(b.yTrue, b.yProb), b.brier);
+  });
+
+  it('macro averages over the classes present in y_true', () => {
+    // Classes 0 and 2 present; class 1 only predicted, class 3 absent: F1 2/3 and 1.
+    const s = precisionRecallF1([0, 0, 2], [0, 1, 2], 4);
+    expectClose(macroOverPresent(s).f1, (2 / 3 + 1) / 2);
+    expectClose(macroOverPresent(s).recall, balancedAccuracy([0, 0, 2], [0, 1, 2], 4));
+    expectClose(s.macro.f1, (2 / 3 + 1) / 4);
+    // On the scikit-learn cases: the mean of sklearn's per-class F1 over the supported classes.
+    for (const c of ref.classification) {
+      const m = macroOverPresent(precisionRecallF1(c.yTrue, c.yPred, c.numClasses));
+      const present = c.f1.filter((_, j) => c.support[j] > 0);
+      expectClose(m.f1, present.reduce((a, b) => a + b, 0) / present.length);
+    }
   });
 
   it('kappa is undefined when both raters always say the same single class', () => {

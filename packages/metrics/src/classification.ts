@@ -73,6 +73,27 @@ export function balancedAccuracyFromConfusion(cm: ConfusionMatrix): number {
   return sum / present;
 }
 
+/**
+ * Macro averages over the classes present in y_true only (support > 0), as `balancedAccuracy`
+ * averages recall: a held-out split that lacks some classes is then not scored as if every missing
+ * class had F1 0 (the all-classes `macro` of {@link precisionRecallF1FromConfusion}).
+ */
+export function macroOverPresent(prf: PrecisionRecallF1): AveragedScores {
+  let p = 0;
+  let r = 0;
+  let f = 0;
+  let n = 0;
+  prf.support.forEach((s, c) => {
+    if (s > 0) {
+      p += prf.precision[c];
+      r += prf.recall[c];
+      f += prf.f1[c];
+      n++;
+    }
+  });
+  return n === 0 ? { precision: 0, recall: 0, f1: 0 } : { precision: p / n, recall: r / n, f1: f / n };
+}
+
 export function balancedAccuracy(yTrue: Vector, yPred: Vector, numClasses: number): number {
   return balancedAccuracyFromConfusion(confusionMatrix(yTrue, yPred, numClasses));
 }

@@ -32,6 +32,7 @@ export {
   confusionMatrix,
   type KappaWeights,
   logLoss,
+  macroOverPresent,
   type PrecisionRecallF1,
   precisionRecallF1,
   precisionRecallF1FromConfusion,

@@ -13,6 +13,7 @@ import {
   bootstrapCI,
   expectedCalibrationError,
   logLoss,
+  macroOverPresent,
   precisionRecallF1,
 } from '@meddl/metrics';
 import {
@@ -350,7 +351,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   const classification = {
     accuracy: boot((yt, yp) => accuracy(yt, yp, K)),
     balancedAccuracy: boot((yt, yp) => balancedAccuracy(yt, yp, K)),
-    macroF1: boot((yt, yp) => precisionRecallF1(yt, yp, K).macro.f1),
+    macroF1: boot((yt, yp) => macroOverPresent(precisionRecallF1(yt, yp, K)).f1),
     fileAccuracy:
       scored.filter((s) => {
         const pi = mixtureMle({ probs: s.probs, nReads: s.examples.length, nClasses: K }).proportions;
@@ -363,14 +364,14 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
           bayes: {
             accuracy: boot((yt, yp) => accuracy(yt, yp, K), yBayes),
             balancedAccuracy: boot((yt, yp) => balancedAccuracy(yt, yp, K), yBayes),
-            macroF1: boot((yt, yp) => precisionRecallF1(yt, yp, K).macro.f1, yBayes),
+            macroF1: boot((yt, yp) => macroOverPresent(precisionRecallF1(yt, yp, K)).f1, yBayes),
           },
         }
       : {}),
     atlas: {
       accuracy: boot((yt, yp) => accuracy(yt, yp, K), yAtlas),
       balancedAccuracy: boot((yt, yp) => balancedAccuracy(yt, yp, K), yAtlas),
-      macroF1: boot((yt, yp) => precisionRecallF1(yt, yp, K).macro.f1, yAtlas),
+      macroF1: boot((yt, yp) => macroOverPresent(precisionRecallF1(yt, yp, K)).f1, yAtlas),
     },
   };
 

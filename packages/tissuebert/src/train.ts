@@ -6,7 +6,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CheckpointManager, disposeCheckpoint } from '@meddl/checkpoint';
 import { groupRatioSplit, readManifest } from '@meddl/data';
-import { accuracy, balancedAccuracy, confusionMatrix, precisionRecallF1 } from '@meddl/metrics';
+import {
+  accuracy,
+  balancedAccuracy,
+  confusionMatrix,
+  macroOverPresent,
+  precisionRecallF1,
+} from '@meddl/metrics';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
   crossEntropy,
@@ -321,7 +327,7 @@ export class TissueBertTask implements TrainingTask<TissueBertBatch> {
     return {
       val_accuracy: accuracy(yTrue, yPred, K),
       val_balanced_accuracy: balancedAccuracy(yTrue, yPred, K),
-      val_macro_f1: prf.macro.f1,
+      val_macro_f1: macroOverPresent(prf).f1,
     };
   }
 
