@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaskConfigSchema, sampleBatchMasks } from './masking';
 import { createModel, patchify, resolveModelConfig, tokenGrid } from './model';
 import {
+  correctedPairedGain,
   depthAsTime,
   evaluate,
   type PretrainConfigInput,
@@ -168,6 +169,19 @@ describe('model', () => {
     expect(g.upper - g.mean).toBeCloseTo((4.303 * 0.1) / Math.sqrt(3), 10);
     expect(g.mean - g.lower).toBeCloseTo((4.303 * 0.1) / Math.sqrt(3), 10);
     expect(Number.isNaN(pairedGain([1], [0]).lower)).toBe(true);
+  });
+
+  it('correctedPairedGain: Nadeau–Bengio corrected resampled t interval', () => {
+    // Same differences, test/train ratio 0.5: half-width 4.303 · 0.1 · √(1/3 + 0.5).
+    const g = correctedPairedGain([0.6, 0.7, 0.8], [0.5, 0.5, 0.5], 0.5);
+    expect(g.mean).toBeCloseTo(0.2, 12);
+    expect(g.sd).toBeCloseTo(0.1, 12);
+    expect(g.upper - g.mean).toBeCloseTo(4.303 * 0.1 * Math.sqrt(1 / 3 + 0.5), 10);
+    // Ratio 0 gives back the plain paired t interval.
+    expect(correctedPairedGain([0.6, 0.7, 0.8], [0.5, 0.5, 0.5], 0).lower).toBeCloseTo(
+      pairedGain([0.6, 0.7, 0.8], [0.5, 0.5, 0.5]).lower,
+      12,
+    );
   });
 });
 

@@ -448,6 +448,26 @@ export function pairedGain(a: number[], b: number[]): { mean: number; lower: num
 }
 
 /**
+ * Mean and 95 % interval of paired differences a[i] − b[i] over repeated random train/test splits,
+ * with Nadeau & Bengio's (2003) corrected resampled t: the variance s²/J is replaced by
+ * (1/J + nTest/nTrain)·s², because splits of one data set overlap and their scores are correlated
+ * (the plain t interval is then too narrow).
+ */
+export function correctedPairedGain(
+  a: number[],
+  b: number[],
+  testTrainRatio: number,
+): { mean: number; lower: number; upper: number; sd: number } {
+  const d = a.map((x, i) => x - (b[i] as number));
+  const n = d.length;
+  const mean = d.reduce((s, x) => s + x, 0) / n;
+  if (n < 2) return { mean, lower: Number.NaN, upper: Number.NaN, sd: Number.NaN };
+  const sd = Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1));
+  const half = (T95[Math.min(n - 1, 30) - 1] as number) * sd * Math.sqrt(1 / n + testTrainRatio);
+  return { mean, lower: mean - half, upper: mean + half, sd };
+}
+
+/**
  * Probes the pretrained model and a randomly initialised one (same preset and seed) on the same split.
  * With `repeats` > 1, also on `repeats` patient splits (seeds seed, seed+1, …) of all labelled
  * volumes: pretraining never sees labels, so its train patients may serve as probe test patients in
