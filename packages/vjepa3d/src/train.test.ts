@@ -9,6 +9,7 @@ import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaskConfigSchema, sampleBatchMasks } from './masking';
 import { createModel, patchify, resolveModelConfig, tokenGrid } from './model';
+import { L2_GRID } from './probe';
 import {
   correctedPairedGain,
   depthAsTime,
@@ -220,6 +221,14 @@ describe('pretraining', () => {
     expect(ev3.repeated?.randomInit.knn).toHaveLength(3);
     const gains = ev3.repeated!.pretrained.linear.map((a, i) => a - ev3.repeated!.randomInit.linear[i]!);
     expect(ev3.repeated?.linearGain.mean).toBeCloseTo(gains.reduce((a, b) => a + b, 0) / 3, 12);
+    // The interval is the corrected resampled t (test/train = 0.3/0.7).
+    const cg = correctedPairedGain(ev3.repeated!.pretrained.linear, ev3.repeated!.randomInit.linear, 3 / 7);
+    expect(ev3.repeated?.linearGain.lower).toBeCloseTo(cg.lower, 12);
+    // L2 by inner CV: a penalty of the grid, the same split as the default probe.
+    const ev4 = await evaluate({ run: r.runDir, l2: 'cv' });
+    expect(L2_GRID).toContain(ev4.pretrained.l2);
+    expect(ev4.pretrained.nTest).toBe(ev.pretrained.nTest);
+    expect(ev.pretrained.l2).toBe(1e-2);
     const out = join(root, 'emb.h5');
     const p = await predict({ run: r.runDir, input: join(root, 'data'), out });
     const f = await Hdf5File.open(out, 'r');
