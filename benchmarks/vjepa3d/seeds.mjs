@@ -5,6 +5,7 @@
 // linear probe's L2 chosen by inner CV on each training split (the same for every encoder).
 //   node benchmarks/vjepa3d/seeds.mjs CONFIG.yaml PROBE_DIR [--seeds 0,1,2] [--splits 10]
 //     [--val-fraction 0.3] [--extra-random 100,101,102] [--pooling mean,mean-max] [--out FILE.json]
+//     [--l2 cv|0.01] [--lr 0.5 --iterations 500]
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Generator, initBackend } from '../../packages/tensor/dist/index.js';
@@ -32,6 +33,11 @@ const nSplits = Number(opt('splits', '10'));
 const valFraction = Number(opt('val-fraction', '0.3'));
 const poolings = opt('pooling', 'mean,mean-max').split(',');
 const l2Mode = opt('l2', 'cv') === 'cv' ? 'cv' : Number(opt('l2', 'cv'));
+// --lr 0.5 --iterations 500 --l2 0.01: the probe as it was before the step-size fix.
+const fitOptions = {
+  ...(opt('lr') ? { lr: Number(opt('lr')) } : {}),
+  ...(opt('iterations') ? { iterations: Number(opt('iterations')) } : {}),
+};
 const base = loadPretrainConfig(configPath, {});
 await initBackend(base.backend);
 const w0 = Date.now();
@@ -61,7 +67,18 @@ console.log(
   `probe data ${probeDir}: ${data.volumes.length} volumes, ${nSplits} patient splits (~${nTrain} train / ${nTest} test), L2 ${l2Mode}`,
 );
 
-const result = { probeDir, seeds, extra, nSplits, valFraction, l2: l2Mode, nTrain, nTest, poolings: {} };
+const result = {
+  probeDir,
+  seeds,
+  extra,
+  nSplits,
+  valFraction,
+  l2: l2Mode,
+  fitOptions,
+  nTrain,
+  nTest,
+  poolings: {},
+};
 const f = (x) => (x >= 0 ? '+' : '') + x.toFixed(3);
 for (const pooling of poolings) {
   const acc = {};
@@ -78,7 +95,7 @@ for (const pooling of poolings) {
         { train: sp.train, test: sp.val },
         data.numClasses,
         5,
-        { l2: l2Mode, groups },
+        { l2: l2Mode, groups, ...fitOptions },
       );
       acc[name].push(p.linear.accuracy);
       l2s[name].push(p.l2);

@@ -98,5 +98,9 @@ describe('linear probe', () => {
     expect(L2_GRID).toContain(p.l2);
     expect(p.linear.accuracy).toBeGreaterThan(0.6);
     expect(probeFeatures(features, d, y, split, 3).l2).toBe(1e-2);
+    // The optimiser can be set as before the fix (fixed step, fixed count): still a valid probe.
+    const old = probeFeatures(features, d, y, split, 3, 5, { lr: 0.5, iterations: 500 });
+    expect(old.linear.accuracy).toBeGreaterThanOrEqual(0);
+    expect(old.nTest).toBe(split.test.length);
   });
 });

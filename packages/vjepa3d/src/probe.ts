@@ -292,6 +292,9 @@ export interface ProbeOptions {
   l2?: number | 'cv';
   /** Group (patient) of every row of `features`, for the inner CV's folds. */
   groups?: string[];
+  /** Optimiser settings of the final fit (`fitLogisticRegression`; defaults: step 1/L, ≤ 3000 steps). */
+  lr?: number;
+  iterations?: number;
 }
 
 /** Linear probe and k-NN on frozen features [n, d] with train/test index lists. */
@@ -317,7 +320,11 @@ export function probeFeatures(
           options.groups ? { groups: split.train.map((i) => options.groups![i]!) } : {},
         ).l2
       : (options.l2 ?? 1e-2);
-  const predict = fitLogisticRegression(s.train, yTrain, numClasses, { l2 });
+  const predict = fitLogisticRegression(s.train, yTrain, numClasses, {
+    l2,
+    ...(options.lr !== undefined ? { lr: options.lr, tol: 0 } : {}),
+    ...(options.iterations !== undefined ? { iterations: options.iterations } : {}),
+  });
   const p = s.test.map(predict);
   const yHat = p.map((v) => v.indexOf(Math.max(...v)));
   const auc = ovrAuroc(yTest, p).macro;
