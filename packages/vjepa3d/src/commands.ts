@@ -153,6 +153,10 @@ export const commands: VJepaCommand[] = [
         flags: '--repeats <n>',
         description: 'repeat the probes over n patient splits (paired gain, 95% CI)',
       },
+      {
+        flags: '--l2 <x>',
+        description: "linear probe L2 penalty, or 'cv' (inner CV per split); default: the run config",
+      },
     ],
     async run(_args, options) {
       const encoder = options.encoder;
@@ -167,7 +171,14 @@ export const commands: VJepaCommand[] = [
           '--repeats',
           `expected an integer 1–31, got '${String(options.repeats)}'`,
         );
+      const l2 = options.l2 === undefined || options.l2 === 'cv' ? options.l2 : Number(options.l2);
+      if (typeof l2 === 'number' && !(l2 > 0))
+        throw new VJepaArgumentError(
+          '--l2',
+          `expected a positive number or 'cv', got '${String(options.l2)}'`,
+        );
       const r = await evaluate({
+        ...(l2 !== undefined ? { l2: l2 as number | 'cv' } : {}),
         ...(encoder !== undefined ? { encoder } : {}),
         ...(repeats !== undefined ? { repeats } : {}),
         ...(pooling !== undefined ? { pooling } : {}),

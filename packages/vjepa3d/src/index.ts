@@ -76,11 +76,17 @@ export {
   vjepaOnnxSignature,
 } from './onnx-export';
 export {
+  featureGramBound,
   fitLogisticRegression,
+  fitLogisticRegressionDetailed,
   knnPredict,
+  L2_GRID,
+  type LogisticRegressionOptions,
+  type ProbeOptions,
   type ProbeResult,
   type ProbeScores,
   probeFeatures,
+  selectL2ByCv,
 } from './probe';
 export {
   type OctVolumeSpec,
@@ -97,6 +103,7 @@ export {
 } from './synth/oct';
 export {
   compareProbes,
+  correctedPairedGain,
   embedVolumes,
   evaluate,
   loadOctDataset,

@@ -9,7 +9,9 @@ import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaskConfigSchema, sampleBatchMasks } from './masking';
 import { createModel, patchify, resolveModelConfig, tokenGrid } from './model';
+import { L2_GRID } from './probe';
 import {
+  correctedPairedGain,
   depthAsTime,
   evaluate,
   type PretrainConfigInput,
@@ -169,6 +171,19 @@ describe('model', () => {
     expect(g.mean - g.lower).toBeCloseTo((4.303 * 0.1) / Math.sqrt(3), 10);
     expect(Number.isNaN(pairedGain([1], [0]).lower)).toBe(true);
   });
+
+  it('correctedPairedGain: Nadeau–Bengio corrected resampled t interval', () => {
+    // Same differences, test/train ratio 0.5: half-width 4.303 · 0.1 · √(1/3 + 0.5).
+    const g = correctedPairedGain([0.6, 0.7, 0.8], [0.5, 0.5, 0.5], 0.5);
+    expect(g.mean).toBeCloseTo(0.2, 12);
+    expect(g.sd).toBeCloseTo(0.1, 12);
+    expect(g.upper - g.mean).toBeCloseTo(4.303 * 0.1 * Math.sqrt(1 / 3 + 0.5), 10);
+    // Ratio 0 gives back the plain paired t interval.
+    expect(correctedPairedGain([0.6, 0.7, 0.8], [0.5, 0.5, 0.5], 0).lower).toBeCloseTo(
+      pairedGain([0.6, 0.7, 0.8], [0.5, 0.5, 0.5]).lower,
+      12,
+    );
+  });
 });
 
 describe('pretraining', () => {
@@ -206,6 +221,14 @@ describe('pretraining', () => {
     expect(ev3.repeated?.randomInit.knn).toHaveLength(3);
     const gains = ev3.repeated!.pretrained.linear.map((a, i) => a - ev3.repeated!.randomInit.linear[i]!);
     expect(ev3.repeated?.linearGain.mean).toBeCloseTo(gains.reduce((a, b) => a + b, 0) / 3, 12);
+    // The interval is the corrected resampled t (test/train = 0.3/0.7).
+    const cg = correctedPairedGain(ev3.repeated!.pretrained.linear, ev3.repeated!.randomInit.linear, 3 / 7);
+    expect(ev3.repeated?.linearGain.lower).toBeCloseTo(cg.lower, 12);
+    // L2 by inner CV: a penalty of the grid, the same split as the default probe.
+    const ev4 = await evaluate({ run: r.runDir, l2: 'cv' });
+    expect(L2_GRID).toContain(ev4.pretrained.l2);
+    expect(ev4.pretrained.nTest).toBe(ev.pretrained.nTest);
+    expect(ev.pretrained.l2).toBe(1e-2);
     const out = join(root, 'emb.h5');
     const p = await predict({ run: r.runDir, input: join(root, 'data'), out });
     const f = await Hdf5File.open(out, 'r');

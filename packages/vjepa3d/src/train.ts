@@ -132,6 +132,11 @@ export const PretrainConfigSchema = z.object({
   probeEncoder: z.enum(['target', 'context']).default('target'),
   /** Patient splits the probes are repeated over (1 = only the run's own train/val split). */
   probeRepeats: z.number().int().min(1).max(31).default(1),
+  /**
+   * L2 penalty of the linear probe on standardised features, or 'cv': chosen per training split by
+   * inner 3-fold CV (folds by patient) from `L2_GRID`, the same procedure for pretrained and random init.
+   */
+  probeL2: z.union([z.number().positive(), z.literal('cv')]).default(1e-2),
   /** Token pooling for probes and `predict`: mean [D] or mean ‖ max [2D]. */
   pooling: z.enum(['mean', 'mean-max']).default('mean'),
   autoResume: z.boolean().default(true),
@@ -417,7 +422,10 @@ export interface RepeatedProbe {
   splitSeeds: number[];
   pretrained: { linear: number[]; knn: number[] };
   randomInit: { linear: number[]; knn: number[] };
-  /** Paired difference pretrained − random init of the linear-probe accuracy: mean and a 95 % t interval. */
+  /**
+   * Paired difference pretrained − random init of the linear-probe accuracy: mean and a 95 % interval
+   * (Nadeau–Bengio corrected resampled t, `correctedPairedGain`: the splits overlap).
+   */
   linearGain: { mean: number; lower: number; upper: number };
   knnGain: { mean: number; lower: number; upper: number };
 }
@@ -448,6 +456,26 @@ export function pairedGain(a: number[], b: number[]): { mean: number; lower: num
 }
 
 /**
+ * Mean and 95 % interval of paired differences a[i] − b[i] over repeated random train/test splits,
+ * with Nadeau & Bengio's (2003) corrected resampled t: the variance s²/J is replaced by
+ * (1/J + nTest/nTrain)·s², because splits of one data set overlap and their scores are correlated
+ * (the plain t interval is then too narrow).
+ */
+export function correctedPairedGain(
+  a: number[],
+  b: number[],
+  testTrainRatio: number,
+): { mean: number; lower: number; upper: number; sd: number } {
+  const d = a.map((x, i) => x - (b[i] as number));
+  const n = d.length;
+  const mean = d.reduce((s, x) => s + x, 0) / n;
+  if (n < 2) return { mean, lower: Number.NaN, upper: Number.NaN, sd: Number.NaN };
+  const sd = Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1));
+  const half = (T95[Math.min(n - 1, 30) - 1] as number) * sd * Math.sqrt(1 / n + testTrainRatio);
+  return { mean, lower: mean - half, upper: mean + half, sd };
+}
+
+/**
  * Probes the pretrained model and a randomly initialised one (same preset and seed) on the same split.
  * With `repeats` > 1, also on `repeats` patient splits (seeds seed, seed+1, …) of all labelled
  * volumes: pretraining never sees labels, so its train patients may serve as probe test patients in
@@ -462,7 +490,9 @@ export function compareProbes(
   pooling: Pooling = 'mean',
   repeats = 1,
   valFraction = 0.3,
+  l2: number | 'cv' = 1e-2,
 ): ProbeComparison {
+  const groups = data.rows.map((r) => r.patientId || r.path);
   const labelled = (ix: number[]) => ix.filter((i) => (data.labels[i] as number) >= 0);
   const s = { train: labelled(split.train), test: labelled(split.val) };
   if (s.train.length === 0 || s.test.length === 0 || data.numClasses < 2)
@@ -475,7 +505,7 @@ export function compareProbes(
     const ePre = embedVolumes(model, data.volumes, which, pooling);
     const eRnd = embedVolumes(random, data.volumes, which, pooling);
     const probe = (e: { embeddings: Float32Array; dim: number }, sp: { train: number[]; test: number[] }) =>
-      probeFeatures(e.embeddings, e.dim, data.labels, sp, data.numClasses);
+      probeFeatures(e.embeddings, e.dim, data.labels, sp, data.numClasses, 5, { l2, groups });
     const out: ProbeComparison = {
       pretrained: probe(ePre, s),
       randomInit: probe(eRnd, s),
@@ -503,8 +533,14 @@ export function compareProbes(
           r[name].knn.push(p.knn.accuracy);
         }
       }
-      r.linearGain = pairedGain(r.pretrained.linear, r.randomInit.linear);
-      r.knnGain = pairedGain(r.pretrained.knn, r.randomInit.knn);
+      const ratio = valFraction / (1 - valFraction);
+      const strip = ({ mean, lower, upper }: { mean: number; lower: number; upper: number }) => ({
+        mean,
+        lower,
+        upper,
+      });
+      r.linearGain = strip(correctedPairedGain(r.pretrained.linear, r.randomInit.linear, ratio));
+      r.knnGain = strip(correctedPairedGain(r.pretrained.knn, r.randomInit.knn, ratio));
       out.repeated = r;
     }
     return out;
@@ -646,6 +682,7 @@ async function pretrainOn(config: PretrainConfig, group: ProcessGroup | null): P
           config.pooling,
           config.probeRepeats,
           config.data.valFraction,
+          config.probeL2,
         );
       const result = { runDir, summary, metrics, probe, data: dataFacts };
       writeJsonAtomic(join(runDir, 'metrics.json'), {
@@ -703,6 +740,8 @@ export async function evaluate(options: {
   pooling?: Pooling;
   /** Override the run's probeRepeats. */
   repeats?: number;
+  /** Override the run's probeL2 (a penalty, or 'cv'). */
+  l2?: number | 'cv';
 }): Promise<ProbeComparison> {
   const { model, config } = await loadPretrained(options.run);
   try {
@@ -723,6 +762,7 @@ export async function evaluate(options: {
       options.pooling ?? config.pooling,
       options.repeats ?? config.probeRepeats,
       config.data.valFraction,
+      options.l2 ?? config.probeL2,
     );
   } finally {
     model.dispose();
@@ -882,7 +922,7 @@ function writeReportArtifact(
                     lower: probe.repeated.linearGain.lower,
                     upper: probe.repeated.linearGain.upper,
                     confidence: 0.95,
-                    method: `paired t over ${probe.repeated.splitSeeds.length} patient splits`,
+                    method: `corrected resampled t (Nadeau–Bengio) over ${probe.repeated.splitSeeds.length} patient splits`,
                   },
                   { label: 'Linear probe accuracy gain over random init' },
                 ),
