@@ -58,6 +58,7 @@ export const NATIVE_SPECS = [
   'ops/conv3d_test',
   'ops/conv2d_transpose_test',
   'ops/conv3d_transpose_test',
+  'tensor_test', // Cast
 ];
 
 const specs = process.argv.slice(2).filter((a) => !a.startsWith('--'));

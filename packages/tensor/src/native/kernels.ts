@@ -50,7 +50,12 @@ const ACTIVATION: Record<string, number> = {
 function f32(backend: MathBackendCPU, t: TensorInfo): Float32Array | null {
   if (t.dtype !== 'float32') return null;
   const v = backend.data.get(t.dataId).values;
-  return v instanceof Float32Array ? v : null;
+  if (v instanceof Float32Array) return v;
+  // A float32 tensor that shares another dtype's storage (the cpu backend's Cast from bool or
+  // int32 keeps the Uint8Array/Int32Array): convert for this call rather than take the slow
+  // generic cpu kernel.
+  if (v instanceof Uint8Array || v instanceof Int32Array) return Float32Array.from(v);
+  return null;
 }
 
 function i32(backend: MathBackendCPU, t: TensorInfo): Int32Array | null {
@@ -142,6 +147,20 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
     if (out.length > 0) addon.sgemmBatch(av, bv, out, m, n, k, transposeA, transposeB, aOff, bOff);
     return backend.makeTensorInfo([...batch, m, n], 'float32', out);
   }
+
+  // Cast to float32 from bool/int32 materializes a Float32Array (the cpu kernel shares the
+  // source's Uint8Array/Int32Array, which every float kernel here would have to convert).
+  kernels.set('Cast', (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { dtype } = args.attrs as { dtype: string };
+    const v = backend.data.get(x.dataId).values;
+    if (dtype === 'float32' && (x.dtype === 'bool' || x.dtype === 'int32')) {
+      if (v instanceof Uint8Array || v instanceof Int32Array)
+        return backend.makeTensorInfo(x.shape, 'float32', Float32Array.from(v));
+    }
+    return fallback('Cast', args);
+  });
 
   kernels.set('BatchMatMul', (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };

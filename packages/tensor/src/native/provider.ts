@@ -2,6 +2,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { setNativeBackendProvider } from '../backend';
 import { loadAddon, packageVersion } from './addon';
+import { fusedKernels, registerFusedGradients } from './fused';
 import { NATIVE_KERNELS, nativeKernels } from './kernels';
 
 /** The name the native backend is registered under in tfjs. */
@@ -43,6 +44,10 @@ export function registerNativeBackend(): {
     for (const [kernelName, kernelFunc] of native) {
       tf.registerKernel({ kernelName, backendName: NATIVE_TFJS_NAME, kernelFunc });
     }
+    for (const [kernelName, kernelFunc] of fusedKernels(addon, NATIVE_TFJS_NAME)) {
+      tf.registerKernel({ kernelName, backendName: NATIVE_TFJS_NAME, kernelFunc });
+    }
+    registerFusedGradients();
     registered = true;
   }
   return { tfjsName: NATIVE_TFJS_NAME, version: packageVersion(), threads: addon.getThreads(), simd: true };
