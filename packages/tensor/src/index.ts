@@ -26,6 +26,7 @@ export {
   fusedSoftmax,
 } from './native/fused';
 export { NATIVE_KERNELS } from './native/kernels';
+export { nativePoolStats } from './native/pool';
 export { formatKernelProfile, type KernelProfile, type KernelTiming, profileKernels } from './native/profile';
 export { NATIVE_TFJS_NAME, nativeStatus, registerNativeBackend, setNativeThreads } from './native/provider';
 export { defaultRng, Generator, getSeed, setSeed } from './random';

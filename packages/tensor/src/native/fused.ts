@@ -1,6 +1,7 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon';
+import { outArray, outTensor, rawValues } from './pool';
 
 // Fused kernels of the native backend: each replaces a chain of small tfjs kernels (and their
 // gradients) by one native call, which cuts both the arithmetic passes over memory and tfjs's
@@ -25,7 +26,9 @@ type TensorInfo = tf.TensorInfo;
 let nativeName: string | null = null;
 
 function values(backend: MathBackendCPU, t: TensorInfo, what: string): Float32Array {
-  const v = backend.data.get(t.dataId).values;
+  const v = rawValues(backend, t.dataId);
+  if (t.dtype === 'float32' && (v instanceof Uint8Array || v instanceof Int32Array))
+    return Float32Array.from(v);
   if (t.dtype !== 'float32' || !(v instanceof Float32Array)) {
     throw new TypeError(`${what}: expected a float32 tensor, got ${t.dtype}`);
   }
@@ -43,9 +46,9 @@ export function fusedKernels(addon: NativeAddon, backendName: string): Map<strin
     const xv = values(b, x, 'layerNorm x');
     const cols = gamma.shape.reduce((p, q) => p * q, 1);
     const rows = cols > 0 ? xv.length / cols : 0;
-    const y = new Float32Array(xv.length);
-    const mean = new Float32Array(rows);
-    const rstd = new Float32Array(rows);
+    const y = outArray(xv.length);
+    const mean = outArray(rows);
+    const rstd = outArray(rows);
     if (rows > 0)
       addon.layerNorm(
         xv,
@@ -58,11 +61,7 @@ export function fusedKernels(addon: NativeAddon, backendName: string): Map<strin
         cols,
         eps,
       );
-    return [
-      b.makeTensorInfo(x.shape, 'float32', y),
-      b.makeTensorInfo([rows], 'float32', mean),
-      b.makeTensorInfo([rows], 'float32', rstd),
-    ];
+    return [outTensor(b, x.shape, y), outTensor(b, [rows], mean), outTensor(b, [rows], rstd)];
   });
   k.set(FUSED_KERNELS.layerNormGrad, ({ inputs, backend }) => {
     const b = backend as MathBackendCPU;
@@ -70,9 +69,11 @@ export function fusedKernels(addon: NativeAddon, backendName: string): Map<strin
     const xv = values(b, x, 'layerNormGrad x');
     const cols = gamma.shape.reduce((p, q) => p * q, 1);
     const rows = mean.shape[0];
-    const dx = new Float32Array(xv.length);
-    const dg = new Float32Array(cols);
-    const db = new Float32Array(cols);
+    const dx = outArray(xv.length);
+    const dg = outArray(cols);
+    const db = outArray(cols);
+    dg.fill(0);
+    db.fill(0);
     if (rows > 0)
       addon.layerNormGrad(
         values(b, dy, 'layerNormGrad dy'),
@@ -86,45 +87,41 @@ export function fusedKernels(addon: NativeAddon, backendName: string): Map<strin
         rows,
         cols,
       );
-    return [
-      b.makeTensorInfo(x.shape, 'float32', dx),
-      b.makeTensorInfo(gamma.shape, 'float32', dg),
-      b.makeTensorInfo(gamma.shape, 'float32', db),
-    ];
+    return [outTensor(b, x.shape, dx), outTensor(b, gamma.shape, dg), outTensor(b, gamma.shape, db)];
   });
   k.set(FUSED_KERNELS.gelu, ({ inputs, backend }) => {
     const b = backend as MathBackendCPU;
     const { x } = inputs as { x: TensorInfo };
     const xv = values(b, x, 'gelu x');
-    const out = new Float32Array(xv.length);
+    const out = outArray(xv.length);
     addon.gelu(xv, out);
-    return b.makeTensorInfo(x.shape, 'float32', out);
+    return outTensor(b, x.shape, out);
   });
   k.set(FUSED_KERNELS.geluGrad, ({ inputs, backend }) => {
     const b = backend as MathBackendCPU;
     const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
     const xv = values(b, x, 'geluGrad x');
-    const out = new Float32Array(xv.length);
+    const out = outArray(xv.length);
     addon.geluGrad(values(b, dy, 'geluGrad dy'), xv, out);
-    return b.makeTensorInfo(x.shape, 'float32', out);
+    return outTensor(b, x.shape, out);
   });
   k.set(FUSED_KERNELS.softmax, ({ inputs, backend }) => {
     const b = backend as MathBackendCPU;
     const { logits } = inputs as { logits: TensorInfo };
     const xv = values(b, logits, 'softmax logits');
     const cols = logits.shape[logits.shape.length - 1];
-    const out = new Float32Array(xv.length);
+    const out = outArray(xv.length);
     if (cols > 0) addon.softmax(xv, out, xv.length / cols, cols);
-    return b.makeTensorInfo(logits.shape, 'float32', out);
+    return outTensor(b, logits.shape, out);
   });
   k.set(FUSED_KERNELS.softmaxGrad, ({ inputs, backend }) => {
     const b = backend as MathBackendCPU;
     const { y, dy } = inputs as { y: TensorInfo; dy: TensorInfo };
     const yv = values(b, y, 'softmaxGrad y');
     const cols = y.shape[y.shape.length - 1];
-    const out = new Float32Array(yv.length);
+    const out = outArray(yv.length);
     if (cols > 0) addon.softmaxGrad(yv, values(b, dy, 'softmaxGrad dy'), out, yv.length / cols, cols);
-    return b.makeTensorInfo(y.shape, 'float32', out);
+    return outTensor(b, y.shape, out);
   });
   k.set(FUSED_KERNELS.adam, ({ inputs, attrs, backend }) => {
     const b = backend as MathBackendCPU;
@@ -136,17 +133,13 @@ export function fusedKernels(addon: NativeAddon, backendName: string): Map<strin
     const first = !m || !v;
     const mv = first ? pv : values(b, m, 'adam exp_avg');
     const vv = first ? pv : values(b, v, 'adam exp_avg_sq');
-    const po = new Float32Array(pv.length);
-    const mo = new Float32Array(pv.length);
-    const vo = new Float32Array(pv.length);
+    const po = outArray(pv.length);
+    const mo = outArray(pv.length);
+    const vo = outArray(pv.length);
     const hp = Float64Array.of(a.lr, a.beta1, a.beta2, a.eps, a.weightDecay, a.step, a.decoupled ? 1 : 0);
     if (pv.length > 0) addon.adam(pv, gv, mv, vv, po, mo, vo, hp, first);
     const shape = (param as TensorInfo).shape;
-    return [
-      b.makeTensorInfo(shape, 'float32', po),
-      b.makeTensorInfo(shape, 'float32', mo),
-      b.makeTensorInfo(shape, 'float32', vo),
-    ];
+    return [outTensor(b, shape, po), outTensor(b, shape, mo), outTensor(b, shape, vo)];
   });
   return k;
 }
