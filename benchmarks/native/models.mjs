@@ -164,7 +164,11 @@ async function nativeRound(name) {
 
 function torchRound(peer, threads) {
   const spec = { ...peer, steps, warmup: 1, threads, scenarios: ['train-step'] };
+  // OpenBLAS inside torch gets the same thread count (its own pool ignores torch.set_num_threads).
+  const t = String(threads);
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: t, OMP_NUM_THREADS: t };
   const r = spawnSync('/usr/bin/python3', [join(here, '..', 'peers', 'peers.py')], {
+    env,
     input: JSON.stringify(spec),
     encoding: 'utf8',
     maxBuffer: 1 << 24,

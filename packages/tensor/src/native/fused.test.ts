@@ -102,13 +102,13 @@ describe.runIf(status.available)('fused native kernels (need the compiled addon)
     for (const [i, gr] of fused.grads.entries()) close(gr, ref.grads[i], 1e-4);
   });
 
-  it('GELU: forward bit-identical to the composed erf form, gradient within float tolerance', async () => {
+  it('GELU: forward and gradient match the composed erf form within float tolerance', async () => {
     await useNative();
     const x = t([6, 33], 2);
     const w = t([6, 33]);
     const fused = valueAndGrads((a) => fusedGelu(a), [x], w);
     const comp = valueAndGrads(composedGelu, [x], w);
-    expect(fused.y).toEqual(comp.y);
+    close(fused.y, comp.y, 1e-6);
     close(fused.grads[0], comp.grads[0], 1e-5);
   });
 

@@ -7,7 +7,8 @@ import { outArray, outTensor, rawValues } from './pool';
 // gradients) by one native call, which cuts both the arithmetic passes over memory and tfjs's
 // per-kernel engine/tape overhead. They exist only on the native backend: callers check
 // `fusedKernelsActive()` and otherwise use the composed tfjs ops (the reference numerics; the
-// fused forwards and the Adam step are bit-identical to them on the native backend).
+// LayerNorm forward and the Adam step are bit-identical to them on the native backend, GELU and the
+// gradients agree within float tolerance).
 
 /** tfjs kernel names of the fused kernels (registered on the native backend only). */
 export const FUSED_KERNELS = {
