@@ -47,6 +47,13 @@ export interface NativeAddon {
     perm: Int32Array,
     out: Float32Array | Int32Array,
   ): void;
+  slice(
+    x: Float32Array | Int32Array,
+    shape: Int32Array,
+    begin: Int32Array,
+    size: Int32Array,
+    out: Float32Array | Int32Array,
+  ): void;
   gather(
     x: Float32Array | Int32Array,
     indices: Int32Array,

@@ -281,6 +281,53 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
     return wordTensor(backend, r.shape, x.dtype, r.values);
   });
 
+  /** Copies the box [begin, begin + size) of x natively; null when x is not float32/int32. */
+  function sliceNative(
+    backend: MathBackendCPU,
+    x: TensorInfo,
+    begin: number[],
+    size: number[],
+  ): TensorInfo | null {
+    const xv = word(backend, x);
+    if (!xv) return null;
+    const n = tf.util.sizeFromShape(size);
+    const out = alloc(xv, n);
+    if (n > 0) addon.slice(xv, Int32Array.from(x.shape), Int32Array.from(begin), Int32Array.from(size), out);
+    return wordTensor(backend, size, x.dtype, out);
+  }
+
+  // Non-contiguous slices (e.g. [:, k:, :]) go native; contiguous ones stay with the cpu kernel,
+  // which returns a zero-copy view.
+  kernels.set('Slice', (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { begin, size } = args.attrs as { begin: number | number[]; size?: number | number[] };
+    const [b, sz] = tf.slice_util.parseSliceParams(x, begin, size);
+    tf.slice_util.assertParamsValid(x, b, sz);
+    if (tf.slice_util.isSliceContinous(x.shape, b, sz)) return fallback('Slice', args);
+    return sliceNative(backend, x, b, sz) ?? fallback('Slice', args);
+  });
+
+  // SplitV (the gradient of concat) as one slice per piece.
+  kernels.set('SplitV', (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { numOrSizeSplits, axis } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+    if (!word(backend, x)) return fallback('SplitV', args);
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
+    const begin = new Array(x.shape.length).fill(0);
+    return sizes.map((piece) => {
+      const size = [...x.shape];
+      size[ax] = piece;
+      const out = tf.slice_util.isSliceContinous(x.shape, begin, size)
+        ? (fallback('Slice', { inputs: { x }, backend, attrs: { begin: [...begin], size } }) as TensorInfo)
+        : (sliceNative(backend, x, [...begin], size) as TensorInfo);
+      begin[ax] += piece;
+      return out;
+    });
+  });
+
   for (const [name, op] of Object.entries(REDUCE)) {
     kernels.set(name, (args) => {
       const backend = args.backend as MathBackendCPU;
