@@ -112,6 +112,14 @@ inline float FastErf(float x) {
   return x < 0 ? -e : e;
 }
 
+// Hot loops get an AVX2 clone next to the baseline (SSE2) one; the loader picks by CPU (GCC
+// function multiversioning). Same operations in the same order, so the same results.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MEDDL_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MEDDL_SIMD_CLONES
+#endif
+
 // Flush-to-zero and denormals-are-zero for the current thread while in scope (x86 SSE; a no-op
 // elsewhere). Used by the Adam step: exp_avg_sq accumulates squared gradients that underflow
 // into denormals, and denormal arithmetic costs ~100 cycles per operation (a 65x slower step).
@@ -408,29 +416,34 @@ Napi::Value ReduceMiddle(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Softmax of rows [r0, r1) of x [rows, cols] along the last axis.
+MEDDL_SIMD_CLONES
+void SoftmaxRows(const float* x, float* out, int64_t r0, int64_t r1, int64_t cols) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* p = x + r * cols;
+    float* o = out + r * cols;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < cols; ++j) m = p[j] > m ? p[j] : m;
+    for (int64_t j = 0; j < cols; ++j) o[j] = FastExp(p[j] - m);
+    // Four interleaved double accumulators (a fixed order, so still deterministic).
+    double s4[4] = {0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 4 <= cols; j += 4)
+      for (int k = 0; k < 4; ++k) s4[k] += o[j + k];
+    for (; j < cols; ++j) s4[0] += o[j];
+    const double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    const float inv = static_cast<float>(1.0 / s);
+    for (int64_t j = 0; j < cols; ++j) o[j] *= inv;
+  }
+}
+
 // softmax(x, out, rows, cols) along the last axis.
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   const float* x = Ptr<float>(info[0]);
   float* out = Ptr<float>(info[1]);
   const int64_t rows = I(info, 2), cols = I(info, 3);
-  ParallelFor(rows, static_cast<double>(cols) * 8, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* p = x + r * cols;
-      float* o = out + r * cols;
-      float m = -INFINITY;
-      for (int64_t j = 0; j < cols; ++j) m = p[j] > m ? p[j] : m;
-      for (int64_t j = 0; j < cols; ++j) o[j] = FastExp(p[j] - m);
-      // Four interleaved double accumulators (a fixed order, so still deterministic).
-      double s4[4] = {0, 0, 0, 0};
-      int64_t j = 0;
-      for (; j + 4 <= cols; j += 4)
-        for (int k = 0; k < 4; ++k) s4[k] += o[j + k];
-      for (; j < cols; ++j) s4[0] += o[j];
-      const double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-      const float inv = static_cast<float>(1.0 / s);
-      for (int64_t j = 0; j < cols; ++j) o[j] *= inv;
-    }
-  });
+  ParallelFor(rows, static_cast<double>(cols) * 8,
+              [&](int64_t b, int64_t e) { SoftmaxRows(x, out, b, e, cols); });
   return info.Env().Undefined();
 }
 
@@ -717,21 +730,36 @@ Napi::Value LayerNormBwd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+MEDDL_SIMD_CLONES
+void GeluRange(const float* x, float* out, int64_t b, int64_t e) {
+  const float r2 = static_cast<float>(M_SQRT1_2);
+  for (int64_t i = b; i < e; ++i) {
+    const float v = x[i];
+    const float h = 0.5f * v;
+    const float t = 1.0f + FastErf(v * r2);
+    out[i] = h * t;
+  }
+}
+
+MEDDL_SIMD_CLONES
+void GeluGradRange(const float* dy, const float* x, float* dx, int64_t b, int64_t e) {
+  const float r2 = static_cast<float>(M_SQRT1_2);
+  const float c = static_cast<float>(0.3989422804014327);  // 1 / sqrt(2 pi)
+  for (int64_t i = b; i < e; ++i) {
+    const float v = x[i];
+    const float cdf = 0.5f * (1.0f + FastErf(v * r2));
+    const float pdf = c * FastExp(-0.5f * v * v);
+    dx[i] = dy[i] * (cdf + v * pdf);
+  }
+}
+
 // gelu(x, out): exact (erf) GELU, 0.5 x (1 + erf(x / sqrt 2)), with a vectorized erf (FastErf:
 // within ~1 ulp of the composed tfjs ops' 1 + erf).
 Napi::Value GeluFwd(const Napi::CallbackInfo& info) {
   const float* x = Ptr<float>(info[0]);
   float* out = Ptr<float>(info[1]);
   const int64_t n = static_cast<int64_t>(Len(info[0]));
-  const float r2 = static_cast<float>(M_SQRT1_2);
-  ParallelFor(n, 16.0, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float v = x[i];
-      const float h = 0.5f * v;
-      const float t = 1.0f + FastErf(v * r2);
-      out[i] = h * t;
-    }
-  });
+  ParallelFor(n, 16.0, [&](int64_t b, int64_t e) { GeluRange(x, out, b, e); });
   return info.Env().Undefined();
 }
 
@@ -741,16 +769,7 @@ Napi::Value GeluBwd(const Napi::CallbackInfo& info) {
   const float* x = Ptr<float>(info[1]);
   float* dx = Ptr<float>(info[2]);
   const int64_t n = static_cast<int64_t>(Len(info[1]));
-  const float r2 = static_cast<float>(M_SQRT1_2);
-  const float c = static_cast<float>(0.3989422804014327);  // 1 / sqrt(2 pi)
-  ParallelFor(n, 24.0, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float v = x[i];
-      const float cdf = 0.5f * (1.0f + FastErf(v * r2));
-      const float pdf = c * FastExp(-0.5f * v * v);
-      dx[i] = dy[i] * (cdf + v * pdf);
-    }
-  });
+  ParallelFor(n, 24.0, [&](int64_t b, int64_t e) { GeluGradRange(dy, x, dx, b, e); });
   return info.Env().Undefined();
 }
 
