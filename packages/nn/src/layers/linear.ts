@@ -1,4 +1,4 @@
-import { defaultRng, fusedKernelsActive, type Generator, tf } from '@meddl/tensor';
+import { defaultRng, type Generator, tf } from '@meddl/tensor';
 import * as init from '../init';
 import { Module } from '../module';
 
@@ -34,13 +34,8 @@ export class Linear extends Module {
     return tf.tidy(() => {
       const lead = x.shape.slice(0, -1);
       const x2 = x.reshape([-1, this.inFeatures]) as tf.Tensor2D;
-      // The native backend adds the bias inside its matmul kernel (same values as matMul + add).
-      const yb =
-        this.bias && fusedKernelsActive()
-          ? tf.fused.matMul({ a: x2, b: this.weight as tf.Tensor2D, transposeB: true, bias: this.bias })
-          : this.bias
-            ? tf.add(tf.matMul(x2, this.weight as tf.Tensor2D, false, true), this.bias)
-            : tf.matMul(x2, this.weight as tf.Tensor2D, false, true);
+      const y = tf.matMul(x2, this.weight as tf.Tensor2D, false, true);
+      const yb = this.bias ? tf.add(y, this.bias) : y;
       return yb.reshape([...lead, this.outFeatures]);
     });
   }
