@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type * as tf from '@tensorflow/tfjs-core';
 
@@ -35,9 +36,13 @@ class PooledRecord {
   }
 }
 
+/** MEDDL_POOL_MB, else 2 GiB or 1/8 of the machine's memory, whichever is less. */
 function poolLimitBytes(): number {
-  const mb = Number(process.env.MEDDL_POOL_MB ?? '512');
-  return Number.isFinite(mb) && mb >= 0 ? mb * 1024 * 1024 : 512 * 1024 * 1024;
+  const dflt = Math.min(2048 * 1024 * 1024, Math.floor(totalmem() / 8));
+  const env = process.env.MEDDL_POOL_MB;
+  if (env === undefined || env.trim() === '') return dflt;
+  const mb = Number(env);
+  return Number.isFinite(mb) && mb >= 0 ? mb * 1024 * 1024 : dflt;
 }
 
 class BufferPool {
