@@ -156,7 +156,11 @@ async function nativeRound(name) {
     times.push(performance.now() - t0);
   }
   let prof = null;
-  if (profile) prof = await profileKernels(() => (m.step(), []));
+  if (profile)
+    prof = await profileKernels(() => {
+      m.step();
+      return [];
+    });
   m.dispose();
   tf.disposeVariables();
   return { ms: median(times), prof, peer: m.peer };
