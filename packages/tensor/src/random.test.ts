@@ -72,3 +72,20 @@ describe('Generator', () => {
     expect(counts[2] / 30_000).toBeCloseTo(0.7, 1);
   });
 });
+
+describe('Generator.fillDropoutMask', () => {
+  it('draws exactly the masks of the random() loop and leaves the same state (native or JS)', () => {
+    const a = new Generator(77);
+    const b = new Generator(77);
+    a.random(); // an odd offset into the stream
+    b.random();
+    const got = a.fillDropoutMask(new Float32Array(1001), 0.3, 1 / 0.7);
+    const want = new Float32Array(1001);
+    for (let i = 0; i < want.length; i++) want[i] = b.random() >= 0.3 ? 1 / 0.7 : 0;
+    expect(Array.from(got)).toEqual(Array.from(want));
+    expect(a.getState()).toEqual(b.getState());
+    const kept = got.filter((v) => v !== 0).length / got.length;
+    expect(kept).toBeGreaterThan(0.6);
+    expect(kept).toBeLessThan(0.8);
+  });
+});

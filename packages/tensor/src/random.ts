@@ -3,6 +3,18 @@
  * (parameter init, shuffling, augmentation) takes a Generator, so runs are reproducible.
  * The core is xoshiro128** (Blackman & Vigna) seeded through splitmix32.
  */
+import { loadAddon, type NativeAddon } from './native/addon';
+
+let maskAddonCache: NativeAddon | null | undefined;
+/** The native addon when it is loaded (for dropout masks), else null. */
+function maskAddon(): NativeAddon | null {
+  if (maskAddonCache === undefined) {
+    const a = loadAddon().addon;
+    maskAddonCache = a && typeof a.dropoutMask === 'function' ? a : null;
+  }
+  return maskAddonCache;
+}
+
 export class Generator {
   private s0 = 0;
   private s1 = 0;
@@ -63,6 +75,26 @@ export class Generator {
     const hi = this.nextUint32() >>> 5;
     const lo = this.nextUint32() >>> 6;
     return (hi * 67108864 + lo) / 9007199254740992;
+  }
+
+  /**
+   * Fills `out` with an inverted-dropout keep mask: out[i] = scale when the i-th successive
+   * random() draw is ≥ p, else 0 — exactly the loop `out[i] = this.random() >= p ? scale : 0`
+   * (same draws, same generator state afterwards), in native code when the addon is loaded.
+   */
+  fillDropoutMask(out: Float32Array, p: number, scale: number): Float32Array {
+    const addon = maskAddon();
+    if (addon) {
+      const st = Uint32Array.of(this.s0, this.s1, this.s2, this.s3);
+      addon.dropoutMask(st, out, p, scale);
+      if (out.length > 0) {
+        // The JS steps leave s0..s2 as signed and s3 as unsigned 32-bit numbers: keep getState() identical.
+        [this.s0, this.s1, this.s2, this.s3] = [st[0] | 0, st[1] | 0, st[2] | 0, st[3]];
+      }
+      return out;
+    }
+    for (let i = 0; i < out.length; i++) out[i] = this.random() >= p ? scale : 0;
+    return out;
   }
 
   uniform(low = 0, high = 1): number {

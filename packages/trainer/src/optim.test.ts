@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { initBackend, tf } from '@meddl/tensor';
+import { fusedKernelsActive, Generator, initBackend, nativeStatus, tf } from '@meddl/tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { crossEntropy } from './losses';
 import { Adam, AdamW, noDecayGroups, type Optimizer, type ParamGroupSpec, SGD } from './optim';
@@ -233,5 +233,46 @@ describe('schedulers', () => {
     // bad epochs: 0.6 ×2 → reduce at the 4th call; cooldown 1 epoch; then 2 more bad → reduce...
     expect(lrs).toEqual([1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2]);
     v.dispose();
+  });
+});
+
+describe.runIf(nativeStatus().available)('fused Adam/AdamW on the native backend', () => {
+  it('is bit-identical to the composed update (run on the cpu backend) over several steps', async () => {
+    const run = async (backend: 'cpu' | 'native', kind: 'adam' | 'adamw') => {
+      await initBackend(backend);
+      if (backend === 'cpu') await tf.setBackend('cpu');
+      else await tf.setBackend('meddl-native');
+      expect(fusedKernelsActive()).toBe(backend === 'native');
+      const rng = new Generator(5);
+      const w = tf.variable(tf.tensor2d(rng.normalArray(12), [3, 4]), true, `w_${kind}_${backend}`);
+      const b = tf.variable(tf.tensor1d(rng.normalArray(4)), true, `b_${kind}_${backend}`);
+      const groups: ParamGroupSpec[] = [
+        { params: [w], weightDecay: 0.1, betas: [0.85, 0.99], eps: 1e-6 },
+        { params: [b], weightDecay: 0, lr: 0.05 },
+      ];
+      const opt = kind === 'adam' ? new Adam(groups, { lr: 0.02 }) : new AdamW(groups, { lr: 0.02 });
+      const out: number[][] = [];
+      for (let s = 0; s < 4; s++) {
+        const grads = {
+          [w.name]: tf.tensor2d(rng.normalArray(12), [3, 4]),
+          [b.name]: tf.tensor1d(rng.normalArray(4)),
+        };
+        opt.step(grads);
+        tf.dispose(Object.values(grads));
+        out.push(Array.from(w.dataSync()), Array.from(b.dataSync()));
+      }
+      const sd = opt.stateDict();
+      out.push(...Object.values(sd.tensors).map((t) => Array.from(t.dataSync())));
+      tf.dispose(Object.values(sd.tensors));
+      opt.dispose();
+      tf.dispose([w, b]);
+      return out;
+    };
+    for (const kind of ['adam', 'adamw'] as const) {
+      const composed = await run('cpu', kind);
+      const fused = await run('native', kind);
+      expect(fused).toEqual(composed);
+    }
+    await tf.setBackend('cpu');
   });
 });

@@ -1,4 +1,4 @@
-import { tf } from '@meddl/tensor';
+import { fusedAdamStep, fusedKernelsActive, tf } from '@meddl/tensor';
 import { OptimizerStateError, TrainerError } from './errors';
 
 /** Hyperparameters a parameter group may override; unset fields take the optimizer's defaults. */
@@ -274,6 +274,35 @@ function adamStep(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: ParamGroup, step:
   return tf.sub(p, tf.mul(tf.div(m, denom), g.lr / bc1));
 }
 
+/**
+ * The whole Adam/AdamW update of one parameter as one native kernel when the native backend is
+ * active (bit-identical to the composed ops: same float32 operations in the same order); null
+ * otherwise, and the composed ops run.
+ */
+function fusedAdam(
+  p: tf.Variable,
+  grad: tf.Tensor,
+  bufs: Record<string, tf.Tensor>,
+  g: ParamGroup,
+  step: number,
+  decoupled: boolean,
+) {
+  if (p.dtype !== 'float32' || grad.dtype !== 'float32' || !fusedKernelsActive()) return null;
+  const m = bufs.exp_avg ?? null;
+  const v = bufs.exp_avg_sq ?? null;
+  if ((m === null) !== (v === null)) return null;
+  const hyper = {
+    lr: g.lr,
+    beta1: g.betas[0],
+    beta2: g.betas[1],
+    eps: g.eps,
+    weightDecay: g.weightDecay,
+    decoupled,
+  };
+  const r = fusedAdamStep(p, grad, m, v, hyper, step);
+  return { param: r.param, buffers: { exp_avg: r.m, exp_avg_sq: r.v } };
+}
+
 /** torch.optim.Adam (1.13): L2 weight decay added to the gradient (coupled). */
 export class Adam extends Optimizer {
   readonly type: string = 'adam';
@@ -284,6 +313,8 @@ export class Adam extends Optimizer {
     g: ParamGroup,
     step: number,
   ) {
+    const fused = fusedAdam(p, grad, bufs, g, step, false);
+    if (fused) return fused;
     const gr = g.weightDecay !== 0 ? tf.add(grad, tf.mul(p, g.weightDecay)) : grad;
     const { m, v } = adamMoments(gr, bufs, g);
     return { param: adamStep(p, m, v, g, step), buffers: { exp_avg: m, exp_avg_sq: v } };
@@ -306,6 +337,8 @@ export class AdamW extends Optimizer {
     g: ParamGroup,
     step: number,
   ) {
+    const fused = fusedAdam(p, grad, bufs, g, step, true);
+    if (fused) return fused;
     const decayed = g.weightDecay !== 0 ? tf.mul(p, 1 - g.lr * g.weightDecay) : p;
     const { m, v } = adamMoments(grad, bufs, g);
     return { param: adamStep(decayed, m, v, g, step), buffers: { exp_avg: m, exp_avg_sq: v } };

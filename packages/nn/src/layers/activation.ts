@@ -1,4 +1,4 @@
-import { tf } from '@meddl/tensor';
+import { fusedGelu, fusedKernelsActive, tf } from '@meddl/tensor';
 import { Module } from '../module';
 
 export type GeluApproximate = 'none' | 'tanh';
@@ -8,6 +8,8 @@ export type GeluApproximate = 'none' | 'tanh';
  * exact erf form (PyTorch's default), `'tanh'` is 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
  */
 export function gelu(x: tf.Tensor, approximate: GeluApproximate = 'none'): tf.Tensor {
+  // On the native backend the erf form is one fused kernel (vectorized erf, within ~1 ulp; one-kernel gradient).
+  if (approximate === 'none' && x.dtype === 'float32' && fusedKernelsActive()) return fusedGelu(x);
   return tf.tidy(() => {
     if (approximate === 'tanh') {
       const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));

@@ -1,4 +1,4 @@
-import { defaultRng, type Generator, tf } from '@meddl/tensor';
+import { defaultRng, fusedKernelsActive, fusedSoftmax, type Generator, tf } from '@meddl/tensor';
 import { ShapeError } from '../errors';
 import * as init from '../init';
 import { Module } from '../module';
@@ -132,7 +132,8 @@ export class MultiheadAttention extends Module {
         );
         logits = tf.add(logits, bias);
       }
-      let weights = tf.softmax(logits, -1);
+      // The native backend's fused softmax has a one-kernel gradient (same forward values).
+      let weights = fusedKernelsActive() ? fusedSoftmax(logits) : tf.softmax(logits, -1);
       if (this.training && this.dropout > 0) weights = dropout(weights, this.dropout, this.rng);
       const ctx = tf.matMul(weights as tf.Tensor4D, v as tf.Tensor4D); // [B, H, L, D]
       const merged = tf.transpose(ctx, [0, 2, 1, 3]).reshape([B, L, E]);

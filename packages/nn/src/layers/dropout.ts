@@ -10,8 +10,7 @@ export function dropout(x: tf.Tensor, p: number, rng: Generator): tf.Tensor {
   // The keep mask (already scaled by 1/(1-p)) is drawn in JS from the Generator: one tensor
   // upload and one multiply, instead of randomUniform + compare + cast + two multiplies.
   const scale = 1 / (1 - p);
-  const mask = new Float32Array(x.size);
-  for (let i = 0; i < mask.length; i++) mask[i] = rng.random() >= p ? scale : 0;
+  const mask = rng.fillDropoutMask(new Float32Array(x.size), p, scale);
   return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape, 'float32')));
 }
 

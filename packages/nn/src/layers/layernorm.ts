@@ -1,4 +1,4 @@
-import { tf } from '@meddl/tensor';
+import { fusedKernelsActive, fusedLayerNorm, tf } from '@meddl/tensor';
 import { ShapeError } from '../errors';
 import * as init from '../init';
 import { Module } from '../module';
@@ -35,6 +35,10 @@ export class LayerNorm extends Module {
       throw new ShapeError(
         `LayerNorm.forward: input must end in dims [${this.normalizedShape}], got input [${x.shape}]`,
       );
+    }
+    if (this.weight && this.bias && x.dtype === 'float32' && fusedKernelsActive()) {
+      // One native kernel forward and one backward (bit-identical forward to the ops below).
+      return fusedLayerNorm(x, this.weight, this.bias, this.eps);
     }
     return tf.tidy(() => {
       const axes = Array.from({ length: k }, (_, i) => x.rank - k + i);

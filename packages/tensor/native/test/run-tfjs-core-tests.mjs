@@ -58,6 +58,13 @@ export const NATIVE_SPECS = [
   'ops/conv3d_test',
   'ops/conv2d_transpose_test',
   'ops/conv3d_transpose_test',
+  'tensor_test', // Cast
+  'ops/slice_test',
+  'ops/slice1d_test',
+  'ops/slice2d_test',
+  'ops/slice3d_test',
+  'ops/slice4d_test',
+  'ops/split_test',
 ];
 
 const specs = process.argv.slice(2).filter((a) => !a.startsWith('--'));

@@ -47,6 +47,13 @@ export interface NativeAddon {
     perm: Int32Array,
     out: Float32Array | Int32Array,
   ): void;
+  slice(
+    x: Float32Array | Int32Array,
+    shape: Int32Array,
+    begin: Int32Array,
+    size: Int32Array,
+    out: Float32Array | Int32Array,
+  ): void;
   gather(
     x: Float32Array | Int32Array,
     indices: Int32Array,
@@ -63,6 +70,46 @@ export interface NativeAddon {
     inner: number,
     segs: number,
   ): void;
+  layerNorm(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void;
+  layerNormGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    rows: number,
+    cols: number,
+  ): void;
+  gelu(x: Float32Array, out: Float32Array): void;
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** hp = [lr, beta1, beta2, eps, weightDecay, step, decoupled]; m and v are ignored when first. */
+  adam(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    pOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    hp: Float64Array,
+    first: boolean,
+  ): void;
+  /** Generator dropout masks (see Generator.fillDropoutMask); state is xoshiro128**'s, advanced in place. */
+  dropoutMask(state: Uint32Array, out: Float32Array, p: number, scale: number): void;
+  softmaxGrad(y: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number): void;
 }
 
 export const ADDON_FILE = 'meddl_native.node';

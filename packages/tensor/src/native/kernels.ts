@@ -1,6 +1,7 @@
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon';
+import { outArray, outTensor, rawValues } from './pool';
 
 type TensorInfo = tf.TensorInfo;
 type KernelFunc = tf.KernelFunc;
@@ -49,13 +50,18 @@ const ACTIVATION: Record<string, number> = {
 
 function f32(backend: MathBackendCPU, t: TensorInfo): Float32Array | null {
   if (t.dtype !== 'float32') return null;
-  const v = backend.data.get(t.dataId).values;
-  return v instanceof Float32Array ? v : null;
+  const v = rawValues(backend, t.dataId);
+  if (v instanceof Float32Array) return v;
+  // A float32 tensor that shares another dtype's storage (the cpu backend's Cast from bool or
+  // int32 keeps the Uint8Array/Int32Array): convert for this call rather than take the slow
+  // generic cpu kernel.
+  if (v instanceof Uint8Array || v instanceof Int32Array) return Float32Array.from(v);
+  return null;
 }
 
 function i32(backend: MathBackendCPU, t: TensorInfo): Int32Array | null {
   if (t.dtype !== 'int32') return null;
-  const v = backend.data.get(t.dataId).values;
+  const v = rawValues(backend, t.dataId);
   return v instanceof Int32Array ? v : null;
 }
 
@@ -65,7 +71,26 @@ function word(backend: MathBackendCPU, t: TensorInfo): Float32Array | Int32Array
 }
 
 function alloc(like: Float32Array | Int32Array, n: number): Float32Array | Int32Array {
-  return like instanceof Float32Array ? new Float32Array(n) : new Int32Array(n);
+  return like instanceof Float32Array ? outArray(n) : new Int32Array(n);
+}
+
+/** A pooled output array holding a copy of `v`. */
+function copyOut(v: ArrayLike<number>): Float32Array {
+  const out = outArray(v.length);
+  out.set(v);
+  return out;
+}
+
+/** A tensor for a data-movement kernel's output (pooled when float32). */
+function wordTensor(
+  backend: MathBackendCPU,
+  shape: number[],
+  dtype: tf.DataType,
+  values: Float32Array | Int32Array,
+) {
+  return values instanceof Float32Array
+    ? outTensor(backend, shape, values)
+    : backend.makeTensorInfo(shape, dtype, values);
 }
 
 function padShape(shape: number[], rank: number): Int32Array {
@@ -138,10 +163,23 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
       aOff[i] = ia * m * k;
       bOff[i] = ib * k * n;
     }
-    const out = new Float32Array(nb * m * n);
+    const out = outArray(nb * m * n);
     if (out.length > 0) addon.sgemmBatch(av, bv, out, m, n, k, transposeA, transposeB, aOff, bOff);
-    return backend.makeTensorInfo([...batch, m, n], 'float32', out);
+    return outTensor(backend, [...batch, m, n], out);
   }
+
+  // Cast to float32 from bool/int32 materializes a Float32Array (the cpu kernel shares the
+  // source's Uint8Array/Int32Array, which every float kernel here would have to convert).
+  kernels.set('Cast', (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { dtype } = args.attrs as { dtype: string };
+    const v = rawValues(backend, x.dataId);
+    if (dtype === 'float32' && (x.dtype === 'bool' || x.dtype === 'int32')) {
+      if (v instanceof Uint8Array || v instanceof Int32Array) return outTensor(backend, x.shape, copyOut(v));
+    }
+    return fallback('Cast', args);
+  });
 
   kernels.set('BatchMatMul', (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
@@ -166,7 +204,7 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
     if (bias && !biasV) return fallback('_FusedMatMul', args);
     const res = matmul(backend, a, b, transposeA, transposeB);
     if (!res) return fallback('_FusedMatMul', args);
-    const out = backend.data.get(res.dataId).values as Float32Array;
+    const out = rawValues(backend, res.dataId) as Float32Array;
     if (bias && biasV) {
       const shape = tf.backend_util.assertAndGetBroadcastShape(res.shape, bias.shape);
       if (!tf.util.arraysEqual(shape, res.shape)) {
@@ -187,9 +225,9 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
       const bv = f32(backend, b);
       if (!av || !bv) return fallback(name, args);
       const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-      const out = new Float32Array(tf.util.sizeFromShape(shape));
+      const out = outArray(tf.util.sizeFromShape(shape));
       if (out.length > 0) binaryInto(op, av, a.shape, bv, b.shape, out, shape);
-      return backend.makeTensorInfo(shape, 'float32', out);
+      return outTensor(backend, shape, out);
     });
   }
 
@@ -204,10 +242,10 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
       return fallback('AddN', args);
     }
     const shape = tensors[0].shape;
-    const out = new Float32Array(vals[0] as Float32Array);
+    const out = copyOut(vals[0] as Float32Array);
     for (let i = 1; i < vals.length; i++)
       binaryInto(BINARY.Add, out, shape, vals[i] as Float32Array, shape, out, shape);
-    return backend.makeTensorInfo(shape, 'float32', out);
+    return outTensor(backend, shape, out);
   });
 
   for (const [name, op] of Object.entries(UNARY)) {
@@ -217,9 +255,9 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
       const xv = f32(backend, x);
       if (!xv) return fallback(name, args);
       const alpha = (args.attrs as { alpha?: number } | undefined)?.alpha ?? 0;
-      const out = new Float32Array(xv.length);
+      const out = outArray(xv.length);
       addon.unary(op, xv, out, alpha);
-      return backend.makeTensorInfo(x.shape, 'float32', out);
+      return outTensor(backend, x.shape, out);
     });
   }
 
@@ -240,7 +278,54 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
     const xv = word(backend, x);
     if (!xv) return fallback('Transpose', args);
     const r = transposeValues(xv, x.shape, perm);
-    return backend.makeTensorInfo(r.shape, x.dtype, r.values);
+    return wordTensor(backend, r.shape, x.dtype, r.values);
+  });
+
+  /** Copies the box [begin, begin + size) of x natively; null when x is not float32/int32. */
+  function sliceNative(
+    backend: MathBackendCPU,
+    x: TensorInfo,
+    begin: number[],
+    size: number[],
+  ): TensorInfo | null {
+    const xv = word(backend, x);
+    if (!xv) return null;
+    const n = tf.util.sizeFromShape(size);
+    const out = alloc(xv, n);
+    if (n > 0) addon.slice(xv, Int32Array.from(x.shape), Int32Array.from(begin), Int32Array.from(size), out);
+    return wordTensor(backend, size, x.dtype, out);
+  }
+
+  // Non-contiguous slices (e.g. [:, k:, :]) go native; contiguous ones stay with the cpu kernel,
+  // which returns a zero-copy view.
+  kernels.set('Slice', (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { begin, size } = args.attrs as { begin: number | number[]; size?: number | number[] };
+    const [b, sz] = tf.slice_util.parseSliceParams(x, begin, size);
+    tf.slice_util.assertParamsValid(x, b, sz);
+    if (tf.slice_util.isSliceContinous(x.shape, b, sz)) return fallback('Slice', args);
+    return sliceNative(backend, x, b, sz) ?? fallback('Slice', args);
+  });
+
+  // SplitV (the gradient of concat) as one slice per piece.
+  kernels.set('SplitV', (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { numOrSizeSplits, axis } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+    if (!word(backend, x)) return fallback('SplitV', args);
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
+    const begin = new Array(x.shape.length).fill(0);
+    return sizes.map((piece) => {
+      const size = [...x.shape];
+      size[ax] = piece;
+      const out = tf.slice_util.isSliceContinous(x.shape, begin, size)
+        ? (fallback('Slice', { inputs: { x }, backend, attrs: { begin: [...begin], size } }) as TensorInfo)
+        : (sliceNative(backend, x, [...begin], size) as TensorInfo);
+      begin[ax] += piece;
+      return out;
+    });
   });
 
   for (const [name, op] of Object.entries(REDUCE)) {
@@ -267,11 +352,11 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
         const red = tf.util.sizeFromShape(x.shape.slice(first, last + 1));
         const inner = tf.util.sizeFromShape(x.shape.slice(last + 1));
         if (red === 0) return fallback(name, args);
-        const out = new Float32Array(outer * inner);
+        const out = outArray(outer * inner);
         addon.reduceMiddle(op, xv, out, outer, red, inner);
         const outShape = x.shape.filter((_, d) => !sorted.includes(d));
         const finalShape = attrs.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, sorted) : outShape;
-        return backend.makeTensorInfo(finalShape, 'float32', out);
+        return outTensor(backend, finalShape, out);
       }
       let values: Float32Array = xv;
       let shape = x.shape;
@@ -285,7 +370,7 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
       const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(shape, axes);
       const inner = tf.util.sizeFromShape(reduceShape);
       const outer = tf.util.sizeFromShape(outShape);
-      const out = new Float32Array(outer);
+      const out = outArray(outer);
       if (inner === 0) return fallback(name, args);
       addon.reduce(op, values, out, outer, inner);
       const finalShape = attrs.keepDims
@@ -294,7 +379,7 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
             tf.util.parseAxisParam(axisAttr as number | number[], x.shape),
           )
         : outShape;
-      return backend.makeTensorInfo(finalShape, 'float32', out);
+      return outTensor(backend, finalShape, out);
     });
   }
 
@@ -306,9 +391,9 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
     const rank = logits.shape.length;
     if (!xv || rank === 0 || (dim !== -1 && dim !== rank - 1)) return fallback('Softmax', args);
     const cols = logits.shape[rank - 1];
-    const out = new Float32Array(xv.length);
+    const out = outArray(xv.length);
     if (cols > 0) addon.softmax(xv, out, xv.length / cols, cols);
-    return backend.makeTensorInfo(logits.shape, 'float32', out);
+    return outTensor(backend, logits.shape, out);
   });
 
   kernels.set('GatherV2', (args) => {
@@ -326,7 +411,7 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
     if (out.length > 0 && addon.gather(xv, iv, out, outer, x.shape[ax], inner) >= 0) {
       return fallback('GatherV2', args); // the cpu kernel raises tfjs's out-of-range error
     }
-    return backend.makeTensorInfo(outShape, x.dtype, out);
+    return wordTensor(backend, outShape, x.dtype, out);
   });
 
   kernels.set('UnsortedSegmentSum', (args) => {
@@ -339,9 +424,9 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
       return fallback('UnsortedSegmentSum', args);
     }
     const inner = tf.util.sizeFromShape(x.shape.slice(1));
-    const out = new Float32Array(numSegments * inner);
+    const out = outArray(numSegments * inner);
     addon.segmentSum(xv, ids, out, ids.length, inner, numSegments);
-    return backend.makeTensorInfo([numSegments, ...x.shape.slice(1)], 'float32', out);
+    return outTensor(backend, [numSegments, ...x.shape.slice(1)], out);
   });
 
   type ConvInfo = {
@@ -443,9 +528,9 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
       const outShape = three
         ? [c.batchSize, c.outDepth ?? 1, c.outHeight, c.outWidth, c.outChannels]
         : [c.batchSize, c.outHeight, c.outWidth, c.outChannels];
-      const out = new Float32Array(tf.util.sizeFromShape(outShape));
+      const out = outArray(tf.util.sizeFromShape(outShape));
       if (out.length > 0) addon.conv(0, xv, fv, out, convParams(c));
-      return backend.makeTensorInfo(outShape, 'float32', out);
+      return outTensor(backend, outShape, out);
     });
   }
 
@@ -465,9 +550,10 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
         ? convInfo3d(inputShape, filter.shape, { ...attrs, dilations: 1 })
         : convInfo2d(inputShape, filter.shape, { ...attrs, dilations: 1 });
       if (!dyMatches(dy, c, three)) return fallback(name, args);
-      const out = new Float32Array(tf.util.sizeFromShape(inputShape));
+      const out = outArray(tf.util.sizeFromShape(inputShape));
       if (out.length > 0 && dyv.length > 0) addon.conv(1, dyv, fv, out, convParams(c));
-      return backend.makeTensorInfo(inputShape, 'float32', out);
+      else out.fill(0);
+      return outTensor(backend, inputShape, out);
     });
   }
 
@@ -487,9 +573,9 @@ export function nativeKernels(addon: NativeAddon, cpu: Map<string, KernelFunc>):
         ? convInfo3d(x.shape, filterShape, { ...attrs, dilations: 1 })
         : convInfo2d(x.shape, filterShape, { ...attrs, dilations: 1 });
       if (!dyMatches(dy, c, three)) return fallback(name, args);
-      const out = new Float32Array(tf.util.sizeFromShape(filterShape));
+      const out = outArray(tf.util.sizeFromShape(filterShape));
       if (out.length > 0) addon.conv(2, xv, dyv, out, convParams(c));
-      return backend.makeTensorInfo(filterShape, 'float32', out);
+      return outTensor(backend, filterShape, out);
     });
   }
 

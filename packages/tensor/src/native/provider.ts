@@ -1,8 +1,9 @@
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { setNativeBackendProvider } from '../backend';
 import { loadAddon, packageVersion } from './addon';
+import { fusedKernels, registerFusedGradients } from './fused';
 import { NATIVE_KERNELS, nativeKernels } from './kernels';
+import { NativeCpuBackend } from './pool';
 
 /** The name the native backend is registered under in tfjs. */
 export const NATIVE_TFJS_NAME = 'meddl-native';
@@ -29,7 +30,7 @@ export function registerNativeBackend(): {
     tf.registerBackend(
       NATIVE_TFJS_NAME,
       () => {
-        const backend = new MathBackendCPU();
+        const backend = new NativeCpuBackend();
         // The cpu backend advertises tfjs-node on first use; meddl info reports the backend instead.
         (backend as unknown as { firstUse: boolean }).firstUse = false;
         return backend;
@@ -43,6 +44,10 @@ export function registerNativeBackend(): {
     for (const [kernelName, kernelFunc] of native) {
       tf.registerKernel({ kernelName, backendName: NATIVE_TFJS_NAME, kernelFunc });
     }
+    for (const [kernelName, kernelFunc] of fusedKernels(addon, NATIVE_TFJS_NAME)) {
+      tf.registerKernel({ kernelName, backendName: NATIVE_TFJS_NAME, kernelFunc });
+    }
+    registerFusedGradients();
     registered = true;
   }
   return { tfjsName: NATIVE_TFJS_NAME, version: packageVersion(), threads: addon.getThreads(), simd: true };
