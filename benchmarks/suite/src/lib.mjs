@@ -8,7 +8,19 @@ export const SCHEMA_VERSION = 2;
 /** Model scenarios (run per model at a preset). */
 export const MODEL_SCENARIOS = ['train-step', 'inference', 'onnx-latency', 'onnx-throughput'];
 /** Data-pipeline and collective scenarios (run once, not per model). */
-export const PIPELINE_SCENARIOS = ['dicom-decode', 'wsi-tiles', 'hdf5-read', 'hdf5-write', 'allreduce'];
+export const PIPELINE_SCENARIOS = [
+  'dicom-decode',
+  'wsi-tiles',
+  'wsi-preprocess',
+  'methylation-parse',
+  'methylation-tokenize',
+  'methylation-store',
+  'hdf5-read',
+  'hdf5-write',
+  'allreduce',
+  'metrics-auroc',
+  'metrics-bootstrap',
+];
 /** Metric reached within a fixed training budget on synthetic data (src/accuracy.mjs). */
 export const ACCURACY_SCENARIOS = ['accuracy'];
 export const SCENARIOS = [...MODEL_SCENARIOS, ...PIPELINE_SCENARIOS, ...ACCURACY_SCENARIOS];
