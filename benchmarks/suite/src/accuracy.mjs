@@ -28,8 +28,8 @@ export async function runAccuracyScenarios({ models, quick, threads, lib, log })
   if (models.includes('vjepa3d')) await vjepaAccuracy({ quick, threads, lib, log, rows, failures });
   if (!models.includes('mdf-net')) return { rows, failures };
   const mdf = await import('@meddl/mdf-net');
-  const studies = quick ? 300 : 1000;
-  const epochs = quick ? 2 : 4;
+  const studies = quick ? 300 : 600;
+  const epochs = quick ? 2 : 3;
   const root = mkdtempSync(join(tmpdir(), 'meddl-bench-acc-'));
   log(`\naccuracy: mdf-net-tiny, ${studies} synthetic studies, ${epochs} + ${epochs} epochs`);
   try {
@@ -86,10 +86,11 @@ export async function runAccuracyScenarios({ models, quick, threads, lib, log })
 
 async function tissuebertAccuracy({ quick, threads, lib, log, rows, failures }) {
   const tb = await import('@meddl/tissuebert');
-  const synth = quick
-    ? { seed: 5, samples: 66, regions: 48, meanCoverage: 8 }
-    : { seed: 5, samples: 88, regions: 200, meanCoverage: 10 };
-  const epochs = quick ? 3 : 8;
+  // The same set in both modes; the full run trains twice as long. (88 files × 200 regions and
+  // 8 × 64 steps took over half an hour on the shared 2 cores, and no budget this machine gives
+  // gets tissuebert-tiny past the motif rule: docs/tissuebert.md.)
+  const synth = { seed: 5, samples: 66, regions: 48, meanCoverage: 8 };
+  const epochs = quick ? 3 : 6;
   const root = mkdtempSync(join(tmpdir(), 'meddl-bench-acc-tb-'));
   log(
     `\naccuracy: tissuebert-tiny, ${synth.samples} synthetic files × ${synth.regions} regions, ${epochs} epochs`,
@@ -100,7 +101,7 @@ async function tissuebertAccuracy({ quick, threads, lib, log, rows, failures }) 
     const r = await tb.trainTissueBert({
       data: {
         dir: join(root, 'data'),
-        examplesPerEpoch: quick ? 1024 : 4096,
+        examplesPerEpoch: 1024,
         valExamplesPerFile: 32,
         valFraction: 0.25,
       },
@@ -129,7 +130,7 @@ async function tissuebertAccuracy({ quick, threads, lib, log, rows, failures }) 
     rows.push({
       model: 'tissuebert',
       preset: 'tissuebert-tiny',
-      description: `synthesize ${synth.samples} files × ${synth.regions} regions (seed ${synth.seed}), train ${epochs} epochs × ${quick ? 16 : 64} steps (batch 64, seed 0), evaluate ${ev.reads} held-out reads of ${ev.files} files; ceiling = Bayes-optimal macro-F1 on the same reads; time = synthesis + training`,
+      description: `synthesize ${synth.samples} files × ${synth.regions} regions (seed ${synth.seed}), train ${epochs} epochs × 16 steps (batch 64, seed 0), evaluate ${ev.reads} held-out reads of ${ev.files} files; ceiling = Bayes-optimal macro-F1 on the same reads; time = synthesis + training`,
       scenario: 'accuracy',
       batch: ev.reads,
       unit: 'reads',
@@ -239,8 +240,8 @@ async function crcMilAccuracy({ quick, threads, lib, log, rows, failures }) {
 
 async function vjepaAccuracy({ quick, threads, lib, log, rows, failures }) {
   const vj = await import('@meddl/vjepa3d');
-  const patients = quick ? 40 : 80;
-  const epochs = quick ? 10 : 20;
+  const patients = quick ? 40 : 60;
+  const epochs = quick ? 10 : 16;
   const repeats = 3;
   const root = mkdtempSync(join(tmpdir(), 'meddl-bench-acc-vj-'));
   log(

@@ -24,8 +24,14 @@ export const PIPELINE_SCENARIOS = [
 /** Metric reached within a fixed training budget on synthetic data (src/accuracy.mjs). */
 export const ACCURACY_SCENARIOS = ['accuracy'];
 export const SCENARIOS = [...MODEL_SCENARIOS, ...PIPELINE_SCENARIOS, ...ACCURACY_SCENARIOS];
-/** What `--scenarios` selects when it is not given. */
+/** What `--scenarios` selects when it is not given (full run). */
 export const DEFAULT_SCENARIOS = SCENARIOS;
+/**
+ * `--quick` without `--scenarios`: every timing scenario, no accuracy training (minutes of CPU
+ * each, and at a budget small enough for the quick run the metrics are noise); name `accuracy`
+ * to add it.
+ */
+export const QUICK_SCENARIOS = SCENARIOS.filter((s) => !ACCURACY_SCENARIOS.includes(s));
 
 const Stats = z.object({
   /** Seconds per step: median over rounds of each round's median. */

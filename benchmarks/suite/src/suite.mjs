@@ -15,6 +15,7 @@ import {
   median,
   PIPELINE_SCENARIOS,
   parseResults,
+  QUICK_SCENARIOS,
   ratioSummary,
   readResults,
   SCENARIOS,
@@ -63,7 +64,7 @@ export function suiteOptions(raw = {}, cwd = process.cwd()) {
   for (const m of models)
     if (!MODEL_NAMES.includes(m))
       throw new BenchArgumentError('--models', `unknown model '${m}' (${MODEL_NAMES.join(', ')})`);
-  const scenarios = raw.scenarios ? list(raw.scenarios) : DEFAULT_SCENARIOS;
+  const scenarios = raw.scenarios ? list(raw.scenarios) : quick ? QUICK_SCENARIOS : DEFAULT_SCENARIOS;
   for (const s of scenarios)
     if (!SCENARIOS.includes(s))
       throw new BenchArgumentError('--scenarios', `unknown scenario '${s}' (${SCENARIOS.join(', ')})`);
