@@ -83,8 +83,8 @@ export function suiteOptions(raw = {}, cwd = process.cwd()) {
     out: resolve(cwd, raw.out ?? join(REPO, 'benchmarks/suite/out')),
     compare: raw.compare ? resolve(cwd, raw.compare) : null,
     threshold,
-    rounds: positiveInt('--rounds', raw.rounds ?? (quick ? 3 : 5)),
-    steps: positiveInt('--steps', raw.steps ?? (quick ? 5 : 10)),
+    rounds: positiveInt('--rounds', raw.rounds ?? 3),
+    steps: positiveInt('--steps', raw.steps ?? 5),
   };
 }
 
