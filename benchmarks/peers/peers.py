@@ -3,7 +3,9 @@
 # runs warm-up, then times `steps` training steps (Adam, lr 1e-3) and `steps` inference forwards
 # (eval mode, no_grad) on the same batch shapes, and prints one JSON object on stdout:
 #   {"params": N, "trainable": N, "train": [s, ...], "inference": [s, ...], "first": {"train": s,
-#    "inference": s} (the first warm-up step in this fresh process), "torch": "2.x", "threads": T}
+#    "inference": s} (the first warm-up step in this fresh process), "rss": {"train": bytes,
+#    "inference": bytes} (peak RSS over the timed steps: VmHWM reset after the warm-up),
+#    "torch": "2.x", "threads": T}
 # Input (JSON on stdin): {"model", "config", "batch", "seq", "bag", "steps", "warmup", "threads"}.
 import copy
 import json
@@ -251,6 +253,31 @@ def infer_step():
 
 
 first = {}
+rss = {}
+
+
+def reset_peak_rss():
+    """Resets the kernel's RSS high-water mark (VmHWM) to the current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss():
+    """VmHWM in bytes (falls back to ru_maxrss, the process lifetime peak)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def timed(fn, name):
@@ -259,11 +286,14 @@ def timed(fn, name):
         fn()
         if i == 0:
             first[name] = time.perf_counter() - t  # first step in this fresh process
+    # Peak RSS of this scenario's timed steps: the high-water mark reset after the warm-up.
+    reset_peak_rss()
     ts = []
     for _ in range(int(spec["steps"])):
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
+    rss[name] = peak_rss()
     return ts
 
 
@@ -279,4 +309,5 @@ if "train-step" in scen:
 if "inference" in scen:
     out["inference"] = timed(infer_step, "inference")
 out["first"] = first
+out["rss"] = rss
 print(json.dumps(out))

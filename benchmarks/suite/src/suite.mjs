@@ -15,6 +15,7 @@ import {
   median,
   PIPELINE_SCENARIOS,
   parseResults,
+  QUICK_SCENARIOS,
   ratioSummary,
   readResults,
   SCENARIOS,
@@ -63,7 +64,7 @@ export function suiteOptions(raw = {}, cwd = process.cwd()) {
   for (const m of models)
     if (!MODEL_NAMES.includes(m))
       throw new BenchArgumentError('--models', `unknown model '${m}' (${MODEL_NAMES.join(', ')})`);
-  const scenarios = raw.scenarios ? list(raw.scenarios) : DEFAULT_SCENARIOS;
+  const scenarios = raw.scenarios ? list(raw.scenarios) : quick ? QUICK_SCENARIOS : DEFAULT_SCENARIOS;
   for (const s of scenarios)
     if (!SCENARIOS.includes(s))
       throw new BenchArgumentError('--scenarios', `unknown scenario '${s}' (${SCENARIOS.join(', ')})`);
@@ -82,8 +83,8 @@ export function suiteOptions(raw = {}, cwd = process.cwd()) {
     out: resolve(cwd, raw.out ?? join(REPO, 'benchmarks/suite/out')),
     compare: raw.compare ? resolve(cwd, raw.compare) : null,
     threshold,
-    rounds: positiveInt('--rounds', raw.rounds ?? (quick ? 3 : 5)),
-    steps: positiveInt('--steps', raw.steps ?? (quick ? 5 : 10)),
+    rounds: positiveInt('--rounds', raw.rounds ?? 3),
+    steps: positiveInt('--steps', raw.steps ?? 5),
   };
 }
 
@@ -105,6 +106,27 @@ export function parseArgv(argv) {
       );
   }
   return raw;
+}
+
+/** Resets the kernel's RSS high-water mark to the current RSS (Linux ≥ 4.0); false elsewhere. */
+export function resetPeakRss() {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** VmHWM in bytes (RSS high-water mark since the last reset); resourceUsage().maxRSS elsewhere. */
+export function peakRss() {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 const timeSteps = (fn, n, into) => {
@@ -130,7 +152,7 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
   // Debian's python3-torch lives in the system python; a pyenv/venv python3 on PATH may lack it.
   const python =
     process.env.MEDDL_PYTHON || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-  const { initBackend } = await import('@meddl/tensor');
+  const { initBackend, tf } = await import('@meddl/tensor');
   const info = await initBackend();
   const load = os.loadavg()[0];
   if (load > os.cpus().length)
@@ -192,6 +214,17 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
       firstStep[s] = timeSteps(fns[s], 1)[0];
       timeSteps(fns[s], warmup - 1);
     }
+    // Memory of one more step per scenario: tfjs's engine peak (tf.profile peakBytes: every live
+    // tensor, weights included) and the process's RSS high-water mark, reset just before it.
+    const memory = {};
+    for (const s of torchScenarios) {
+      const reset = resetPeakRss();
+      const prof = await tf.profile(() => {
+        fns[s]();
+      });
+      memory[s] = { rssPeakBytes: peakRss(), rssReset: reset, tensorPeakBytes: prof.peakBytes };
+    }
+    const peerRss = Object.fromEntries(torchScenarios.map((s) => [s, []]));
     const peerFirst = Object.fromEntries(torchScenarios.map((s) => [s, []]));
     const meddlRounds = Object.fromEntries(torchScenarios.map((s) => [s, []]));
     const meddlAll = Object.fromEntries(torchScenarios.map((s) => [s, []]));
@@ -208,6 +241,8 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
           if (p.params !== params) peerNote = `parameter count differs: PyTorch ${p.params}, meddl ${params}`;
           if (p.first?.train !== undefined) peerFirst['train-step']?.push(p.first.train);
           if (p.first?.inference !== undefined) peerFirst.inference?.push(p.first.inference);
+          if (p.rss?.train !== undefined) peerRss['train-step']?.push(p.rss.train);
+          if (p.rss?.inference !== undefined) peerRss.inference?.push(p.rss.inference);
           if (p.train) {
             peerRounds['train-step']?.push(median(p.train));
             peerAll['train-step']?.push(...p.train);
@@ -238,6 +273,13 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
         firstStep: {
           meddl: firstStep[s],
           peer: havePeer && peerFirst[s].length ? median(peerFirst[s]) : null,
+        },
+        memory: {
+          meddl: memory[s],
+          peer:
+            havePeer && peerRss[s].length
+              ? { rssPeakBytes: Math.max(...peerRss[s]), rssReset: true, tensorPeakBytes: null }
+              : null,
         },
         peer: havePeer
           ? {

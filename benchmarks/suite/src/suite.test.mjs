@@ -4,13 +4,18 @@ import { commands } from './commands.mjs';
 import { BenchArgumentError, parseArgv, suiteOptions } from './suite.mjs';
 
 describe('suite options', () => {
-  it('defaults: quick → tiny preset, 3 × 5; full → small, 5 × 10; every model and scenario', () => {
+  it('defaults: quick → tiny preset, 3 × 5, no accuracy; full → small, 3 × 5, every scenario', () => {
     const q = suiteOptions({ quick: true }, '/tmp');
     expect(q).toMatchObject({ preset: 'tiny', rounds: 3, steps: 5, peers: 'pytorch', compare: null });
     expect(q.models).toEqual(['tissuebert', 'crc-mil', 'mdf-net', 'vjepa3d']);
     expect(q.scenarios).toContain('onnx-latency');
     expect(q.scenarios).toContain('allreduce');
-    expect(suiteOptions({}, '/tmp')).toMatchObject({ preset: 'small', rounds: 5, steps: 10 });
+    expect(q.scenarios).toContain('wsi-preprocess');
+    expect(q.scenarios).not.toContain('accuracy'); // only when named with --quick
+    expect(suiteOptions({ quick: true, scenarios: 'accuracy' }, '/tmp').scenarios).toEqual(['accuracy']);
+    const full = suiteOptions({}, '/tmp');
+    expect(full).toMatchObject({ preset: 'small', rounds: 3, steps: 5 });
+    expect(full.scenarios).toContain('accuracy');
   });
 
   it('parses argv the way pnpm bench passes it and resolves paths against cwd', () => {
