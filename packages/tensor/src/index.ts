@@ -15,6 +15,7 @@ export {
 } from './backend';
 export { BackendError } from './errors';
 export { formatBytes, type MemoryReport, memoryReport, tensorLeak } from './memory';
+export { noGrad } from './tape';
 export type { NativeAddon } from './native/addon';
 export {
   type AdamHyper,

@@ -16,7 +16,7 @@ import {
   TransformerEncoderLayer,
 } from '@meddl/nn';
 import type { GraphBuilder, OnnxLowerable, OnnxValue } from '@meddl/onnx';
-import { Generator, tf } from '@meddl/tensor';
+import { Generator, noGrad, tf } from '@meddl/tensor';
 import { z } from 'zod';
 import { VJepaArgumentError } from './errors';
 import type { TokenGrid } from './masking';
@@ -392,7 +392,9 @@ export class VJepa3d extends Module {
    */
   loss(tubelets: tf.Tensor, maskSets: MaskSet[], kind: JepaLoss = 'l1'): tf.Scalar {
     return tf.tidy(() => {
-      const h = this.targets(tubelets);
+      // The target encoder is frozen (EMA): off the gradient tape, so none of its activations
+      // are kept for the backward pass (at vit3d-base they exhausted 24 GB).
+      const h = noGrad((x) => this.targets(x), tubelets);
       const losses = maskSets.map((m) => {
         const ctxIdx = { indices: m.context, count: m.nContext };
         const tgtIdx = { indices: m.target, count: m.nTarget };
