@@ -15,7 +15,6 @@ export {
 } from './backend';
 export { BackendError } from './errors';
 export { formatBytes, type MemoryReport, memoryReport, tensorLeak } from './memory';
-export { noGrad } from './tape';
 export type { NativeAddon } from './native/addon';
 export {
   type AdamHyper,
@@ -31,3 +30,4 @@ export { nativePoolStats } from './native/pool';
 export { formatKernelProfile, type KernelProfile, type KernelTiming, profileKernels } from './native/profile';
 export { NATIVE_TFJS_NAME, nativeStatus, registerNativeBackend, setNativeThreads } from './native/provider';
 export { defaultRng, Generator, getSeed, setSeed } from './random';
+export { noGrad } from './tape';

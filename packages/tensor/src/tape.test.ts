@@ -4,9 +4,26 @@ import { initBackend, noGrad, tf } from './index';
 describe('noGrad', () => {
   it('gives fn(x), keeps none of its intermediates on the tape, and passes no gradient', async () => {
     await initBackend('cpu');
-    const w = tf.variable(tf.tensor2d([[0.5, -1], [2, 0.25]]), true, 'nograd_w');
-    const frozen = tf.variable(tf.tensor2d([[1, 2], [3, 4]]), false, 'nograd_frozen');
-    const x = tf.tensor2d([[1, -2], [0.5, 3]]);
+    const w = tf.variable(
+      tf.tensor2d([
+        [0.5, -1],
+        [2, 0.25],
+      ]),
+      true,
+      'nograd_w',
+    );
+    const frozen = tf.variable(
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+      false,
+      'nograd_frozen',
+    );
+    const x = tf.tensor2d([
+      [1, -2],
+      [0.5, 3],
+    ]);
     // A deep frozen branch: 20 chained ops, each of which the tape would keep inputs of.
     const branch = (t: tf.Tensor) => {
       let h = t;

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 export function noGrad<T extends tf.Tensor>(fn: (x: tf.Tensor) => T, x: tf.Tensor): T {
   const wrapped = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const input = args[0] as tf.Tensor;
-    return { value: fn(input), gradFunc: (dy: tf.Tensor) => tf.zerosLike(input) };
+    return { value: fn(input), gradFunc: (_dy: tf.Tensor) => tf.zerosLike(input) };
   });
   return wrapped(x) as T;
 }
