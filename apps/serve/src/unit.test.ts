@@ -61,7 +61,11 @@ describe('API keys', () => {
     const { key, record } = addKey(file, { name: 'lab', roles: ['submit'] });
     const other = addKey(file, { name: 'ops', roles: ['admin'] });
     const text = readFileSync(file, 'utf8');
-    const secret = key.split('_')[2];
+    // The secret is everything after `mdl_<id>_` (base64url: it may itself contain '_').
+    const prefix = `mdl_${record.id}_`;
+    expect(key.startsWith(prefix)).toBe(true);
+    const secret = key.slice(prefix.length);
+    expect(secret.length).toBeGreaterThanOrEqual(32);
     expect(text).not.toContain(secret);
     expect(readKeysFile(file)).toHaveLength(2);
     const store = KeyStore.fromFile(file);
