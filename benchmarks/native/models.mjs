@@ -21,8 +21,7 @@ import {
   tf,
 } from '../../packages/tensor/dist/index.js';
 import { createModel as createTissueBert } from '../../packages/tissuebert/dist/index.js';
-import { Adam } from '../../packages/trainer/dist/index.js';
-import { createModel as createVJepa, patchify, tokenGrid } from '../../packages/vjepa3d/dist/index.js';
+import { ints, normals, MODELS as SUITE_MODELS, trainer } from '../suite/src/models.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv;
@@ -37,32 +36,6 @@ const steps = Number(opt('steps', 3));
 const which = opt('models', 'tissuebert,crc-mil,vjepa3d').split(',');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function ints(rng, n, lo, hi) {
-  const a = new Int32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + Math.floor(rng.random() * (hi - lo));
-  return a;
-}
-function normals(rng, n) {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal();
-  return a;
-}
-
-/** Adam (torch.optim.Adam semantics) on tf.variableGrads of lossFn, as the benchmark suite does. */
-function trainer(model, lossFn) {
-  const params = model.trainableParameters();
-  const adam = new Adam(params, { lr: 1e-3 });
-  const step = () => {
-    model.train();
-    const { value, grads } = tf.variableGrads(lossFn, params);
-    adam.step(grads);
-    const v = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return v;
-  };
-  return { step, dispose: () => adam.dispose() };
-}
-
 const MODELS = {
   tissuebert: {
     describe: 'tissuebert-small (hidden 128, 2 layers, 4 heads, FFN 512), batch 16 × 148 tokens',
@@ -75,12 +48,12 @@ const MODELS = {
       const ids = tf.tensor2d(ints(rng, batch * seq, 5, c.vocabSize), [batch, seq], 'int32');
       const meth = tf.tensor2d(ints(rng, batch * seq, 0, c.methylationStates), [batch, seq], 'int32');
       const y = tf.oneHot(tf.tensor1d(ints(rng, batch, 0, c.numClasses), 'int32'), c.numClasses);
-      const t = trainer(model, () => tf.losses.softmaxCrossEntropy(y, model.forward(ids, meth)));
+      const step = trainer(model, () => tf.losses.softmaxCrossEntropy(y, model.forward(ids, meth)));
       return {
-        step: t.step,
+        step,
         peer: { model: 'tissuebert', config: c, batch, seq },
         dispose: () => {
-          t.dispose();
+          step.dispose();
           tf.dispose([ids, meth, y]);
         },
       };
@@ -94,12 +67,12 @@ const MODELS = {
       const model = new GatedAttentionMil({ inDim: 1024, hidden: 512, attnDim: 256, dropout: 0.25 }, rng);
       const x = tf.tensor2d(normals(rng, bag * 1024), [bag, 1024]);
       const y = tf.oneHot(tf.tensor1d([1], 'int32'), model.config.numClasses);
-      const t = trainer(model, () => tf.losses.softmaxCrossEntropy(y, model.forward(x).logits));
+      const step = trainer(model, () => tf.losses.softmaxCrossEntropy(y, model.forward(x).logits));
       return {
-        step: t.step,
+        step,
         peer: { model: 'crc-mil', config: model.config, batch: 1, bag },
         dispose: () => {
-          t.dispose();
+          step.dispose();
           tf.dispose([x, y]);
         },
       };
@@ -109,36 +82,15 @@ const MODELS = {
     describe:
       'vit3d-small (V-JEPA 3D: ViT 384 × 12 + predictor 384 × 6 over 1024 tubelet tokens), batch 2, L1 loss',
     build() {
-      const batch = 2;
-      const rng = new Generator(0);
-      const model = createVJepa('vit3d-small', {}, new Generator(0));
-      const c = model.config;
-      const grid = tokenGrid(c);
-      const n = grid[0] * grid[1] * grid[2];
-      const k = c.tubelet[0] * c.tubelet[1] * c.tubelet[2];
-      const vol = c.inputShape[0] * c.inputShape[1] * c.inputShape[2];
-      const tubelets = tf.tensor3d(patchify(normals(rng, batch * vol), batch, c.inputShape, c.tubelet), [
-        batch,
-        n,
-        k,
-      ]);
-      const nContext = Math.floor(n / 4);
-      const nTarget = Math.floor(n / 2);
-      const context = new Int32Array(batch * nContext);
-      const target = new Int32Array(batch * nTarget);
-      for (let b = 0; b < batch; b++) {
-        const perm = rng.permutation(n);
-        for (let j = 0; j < nContext; j++) context[b * nContext + j] = perm[j];
-        for (let j = 0; j < nTarget; j++) target[b * nTarget + j] = perm[nContext + j];
-      }
-      const masks = [{ context, target, nContext, nTarget }];
-      const t = trainer(model, () => model.loss(tubelets, masks, 'l1'));
+      // The benchmark suite's own vit3d case (seeded volume, a quarter of the tokens as context,
+      // the next half as targets); its preset `small` is vit3d-small at batch 2.
+      const m = SUITE_MODELS.vjepa3d.build('small');
       return {
-        step: t.step,
-        peer: { model: 'vjepa3d', config: c, batch, nContext, nTarget },
+        step: m.trainStep,
+        peer: { model: 'vjepa3d', ...m.peerSpec },
         dispose: () => {
-          t.dispose();
-          tubelets.dispose();
+          m.trainStep.dispose();
+          tf.dispose(m.inputs);
         },
       };
     },

@@ -11,11 +11,14 @@ import * as tissuebert from '@meddl/tissuebert';
 import { Adam } from '@meddl/trainer';
 import * as vjepa from '@meddl/vjepa3d';
 
-/** Adam (the trainer's, torch.optim.Adam semantics) on tf.variableGrads of `lossFn`. */
-function trainer(model, lossFn) {
+/**
+ * Adam (the trainer's, torch.optim.Adam semantics) on tf.variableGrads of `lossFn`: a step
+ * function returning the loss; `step.dispose()` frees the optimizer's moment buffers.
+ */
+export function trainer(model, lossFn) {
   const params = model.trainableParameters();
   const opt = new Adam(params, { lr: 1e-3 });
-  return () => {
+  const step = () => {
     model.train();
     const { value, grads } = tf.variableGrads(lossFn, params);
     opt.step(grads);
@@ -23,6 +26,8 @@ function trainer(model, lossFn) {
     tf.dispose([value, ...Object.values(grads)]);
     return v;
   };
+  step.dispose = () => opt.dispose();
+  return step;
 }
 
 function inferer(model, forward) {
@@ -72,12 +77,12 @@ function readBack(named) {
 }
 
 /** Uniform ints in [lo, hi) from the project's seeded Generator. */
-function ints(rng, n, lo, hi) {
+export function ints(rng, n, lo, hi) {
   const a = new Int32Array(n);
   for (let i = 0; i < n; i++) a[i] = lo + Math.floor(rng.random() * (hi - lo));
   return a;
 }
-function normals(rng, n) {
+export function normals(rng, n) {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.normal();
   return a;

@@ -316,6 +316,7 @@ export async function runSuite(opts, { log = console.log, command = null } = {})
         log(`  onnx failed: ${e.message}`);
       }
     }
+    b.trainStep.dispose();
     b.model.dispose();
     for (const t of b.inputs) t.dispose();
   }
