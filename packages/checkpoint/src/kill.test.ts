@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Generator, initBackend } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointManager, disposeCheckpoint } from './manager';
@@ -19,6 +19,7 @@ beforeAll(async () => {
 afterAll(() => {
   rmSync(root, { recursive: true, force: true });
   rmSync(child, { force: true });
+  if (child.includes('meddl-checkpoint-child-')) rmSync(dirname(child), { recursive: true, force: true });
 });
 
 interface Child {
