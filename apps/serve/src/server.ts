@@ -444,7 +444,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   } as const;
 
   async function jobStatus(id: string, p: Principal) {
-    const job = await queues.find(id);
+    let job = await queues.find(id);
     if (!job) {
       if (await queues.isCancelled(id)) return { id, state: 'cancelled' as const, job: null };
       throw new ServeError(404, `job ${id} not found`, 'not_found');
@@ -461,6 +461,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
             ? 'failed'
             : 'queued';
     if (state === 'failed' && (await queues.isCancelled(id))) state = 'cancelled';
+    // The job may have finished between the fetch and getState: the fetched copy then lacks its
+    // return value and finish time. A finished job no longer changes, so fetch it again.
+    if ((state === 'completed' || state === 'failed') && !job.finishedOn)
+      job = (await queues.find(id)) ?? job;
     return { id, state, job };
   }
 
