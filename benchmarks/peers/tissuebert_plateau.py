@@ -9,8 +9,9 @@ accuracy every 100 steps. Exploratory: not run by the suite or the tests.
   python3 benchmarks/peers/tissuebert_plateau.py .data/tissuebert/store.h5 --arch conv --pool max
 
 --arch conv: one 1-D convolution over one-hot (3-mer token ⊕ methylation state) inputs, ReLU,
-pooling, linear head. --arch transformer: the TissueBERT layout (summed token, state and learned
-position embeddings, LayerNorm, post-LN encoder layers with GELU, pooling, linear head).
+then (with --layers N) learned positions, LayerNorm and N encoder layers, pooling, linear head.
+--arch transformer: the TissueBERT layout (summed token, state and learned position embeddings,
+LayerNorm, post-LN encoder layers with GELU, pooling, linear head).
 """
 
 import argparse
@@ -32,8 +33,10 @@ def main():
     ap.add_argument("--arch", choices=["conv", "transformer"], default="conv")
     ap.add_argument("--pool", choices=["mean", "max", "cpg"], default="max", help="cpg: mean over tokens with a call")
     ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--layers", type=int, default=None, help="encoder layers (default: 2 for transformer, 0 for conv)")
     ap.add_argument("--kernel", type=int, default=7)
+    ap.add_argument("--no-positions", action="store_true", help="no position embeddings ahead of the encoder")
+    ap.add_argument("--norm-first", action="store_true", help="pre-LN encoder layers (TissueBERT's are post-LN, as BERT's)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--steps", type=int, default=500)
@@ -79,6 +82,7 @@ def main():
         )
 
     H = a.hidden
+    layers = a.layers if a.layers is not None else (2 if a.arch == "transformer" else 0)
 
     class Model(nn.Module):
         def __init__(self):
@@ -88,10 +92,10 @@ def main():
             else:
                 self.tok = nn.Embedding(VOCAB, H)
                 self.meth = nn.Embedding(STATES, H)
-                self.pos = nn.Embedding(length, H)
-                self.ln = nn.LayerNorm(H)
-                layer = nn.TransformerEncoderLayer(H, 4, 4 * H, 0.1, batch_first=True, activation="gelu")
-                self.enc = nn.TransformerEncoder(layer, a.layers)
+            self.pos = nn.Embedding(length, H)
+            self.ln = nn.LayerNorm(H)
+            layer = nn.TransformerEncoderLayer(H, 4, 4 * H, 0.1, batch_first=True, activation="gelu", norm_first=a.norm_first)
+            self.enc = nn.TransformerEncoder(layer, layers) if layers > 0 else None
             self.head = nn.Linear(H, TISSUES)
 
         def forward(self, tok, meth):
@@ -99,7 +103,9 @@ def main():
                 x = torch.cat([F.one_hot(tok, VOCAB), F.one_hot(meth, STATES)], -1).float().transpose(1, 2)
                 h = torch.relu(self.conv(x)).transpose(1, 2)
             else:
-                h = self.enc(self.ln(self.tok(tok) + self.meth(meth) + self.pos.weight[None]))
+                h = self.tok(tok) + self.meth(meth)
+            if self.enc is not None:
+                h = self.enc(self.ln(h if a.no_positions else h + self.pos.weight[None]))
             if a.pool == "max":
                 return self.head(h.max(1).values)
             if a.pool == "cpg":
