@@ -8,6 +8,7 @@
 import {
   Dropout,
   Embedding,
+  init,
   LayerNorm,
   Linear,
   Module,
@@ -34,6 +35,23 @@ export const TissueBertModelConfig = z.object({
   dropout: z.number().min(0).max(0.9).default(0.1),
   numClasses: z.number().int().positive().default(22),
   layerNormEps: z.number().positive().default(1e-12),
+  /**
+   * 0 (the specified layout): token and methylation embeddings summed. An odd k: a k-token-wide
+   * convolution over one-hot (token ⊕ methylation state), then ReLU, in their place — a local
+   * detector of k-mers next to a CpG's state (docs/tissuebert.md, "the hybrid").
+   */
+  stemKernel: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .refine((k) => k === 0 || k % 2 === 1, 'stemKernel must be 0 or odd'),
+  /** Add learned absolute position embeddings (off in the hybrid: they swamp a max-pooled detector). */
+  positionEmbeddings: z.boolean().default(true),
+  /** Pre-LN encoder layers (false: post-LN, as BERT and the specified layout). */
+  normFirst: z.boolean().default(false),
+  /** Pooling of the last hidden states over non-padding tokens. */
+  pooling: z.enum(['mean', 'max']).default('mean'),
 });
 export type TissueBertModelConfig = z.infer<typeof TissueBertModelConfig>;
 
@@ -45,27 +63,100 @@ export const PRESETS = {
 } as const satisfies Record<string, Partial<TissueBertModelConfig>>;
 export type TissueBertPreset = keyof typeof PRESETS;
 
-class TissueBertEmbeddings extends Module {
+/** Methylation state of a position with no CpG (also what lies outside the window). */
+const NO_CPG = 2;
+
+/**
+ * A k-wide 1-D convolution over one-hot (token ⊕ methylation state) with 'same' padding, then
+ * ReLU, computed as lookups: row j·V + t of `tokens` is the weight of token t at window offset j
+ * (PyTorch Conv1d(V + S, H, k) weight[h, t, j]; `methylation` likewise with row j·S + s). Outside
+ * the sequence counts as [PAD] with no CpG (a learned row, where PyTorch's zero padding adds
+ * nothing). Initialised as PyTorch's Conv1d: U(±1/√((V + S)·k)).
+ */
+class OneHotConvStem extends Module {
   readonly tokens: Embedding;
   readonly methylation: Embedding;
-  readonly positions: Embedding;
+  readonly bias: tf.Variable;
+
+  constructor(
+    readonly kernel: number,
+    readonly vocabSize: number,
+    readonly states: number,
+    hidden: number,
+    rng: Generator,
+  ) {
+    super();
+    const bound = 1 / Math.sqrt((vocabSize + states) * kernel);
+    this.tokens = this.registerModule('tokens', new Embedding(kernel * vocabSize, hidden, { rng }));
+    this.methylation = this.registerModule('methylation', new Embedding(kernel * states, hidden, { rng }));
+    for (const e of [this.tokens, this.methylation]) {
+      const w = init.uniform(e.weight.shape, -bound, bound, rng);
+      e.weight.assign(w);
+      w.dispose();
+    }
+    this.bias = this.registerParameter('bias', init.uniform([hidden], -bound, bound, rng));
+  }
+
+  /** tokenIds, methylation: int32 [B, L] → [B, L, H]. */
+  forward(tokenIds: tf.Tensor2D, methylation: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, length] = tokenIds.shape;
+      const half = (this.kernel - 1) / 2;
+      // [B, L, k]: the id at offset j of each window, shifted into row block j.
+      const windows = (ids: tf.Tensor2D, fill: number, n: number) => {
+        const padded = tf.pad(
+          ids,
+          [
+            [0, 0],
+            [half, half],
+          ],
+          fill,
+        );
+        const cols = Array.from({ length: this.kernel }, (_, j) =>
+          tf.add(tf.slice(padded, [0, j], [batch, length]), tf.scalar(j * n, 'int32')),
+        );
+        return tf.stack(cols, 2);
+      };
+      const rows = tf.add(
+        this.tokens.forward(windows(tokenIds, PAD_ID, this.vocabSize)),
+        this.methylation.forward(windows(methylation, NO_CPG, this.states)),
+      );
+      return tf.relu(tf.add(tf.sum(rows, 2), this.bias)) as tf.Tensor3D;
+    });
+  }
+}
+
+class TissueBertEmbeddings extends Module {
+  readonly tokens: Embedding | null;
+  readonly methylation: Embedding | null;
+  readonly stem: OneHotConvStem | null;
+  readonly positions: Embedding | null;
   readonly norm: LayerNorm;
   readonly dropout: Dropout;
 
   constructor(c: TissueBertModelConfig, rng: Generator) {
     super();
-    this.tokens = this.registerModule(
-      'token_embeddings',
-      new Embedding(c.vocabSize, c.hidden, { paddingIdx: PAD_ID, rng }),
-    );
-    this.methylation = this.registerModule(
-      'methylation_embeddings',
-      new Embedding(c.methylationStates, c.hidden, { rng }),
-    );
-    this.positions = this.registerModule(
-      'position_embeddings',
-      new Embedding(c.maxPositions, c.hidden, { rng }),
-    );
+    if (c.stemKernel > 0) {
+      this.tokens = null;
+      this.methylation = null;
+      this.stem = this.registerModule(
+        'stem',
+        new OneHotConvStem(c.stemKernel, c.vocabSize, c.methylationStates, c.hidden, rng),
+      );
+    } else {
+      this.stem = null;
+      this.tokens = this.registerModule(
+        'token_embeddings',
+        new Embedding(c.vocabSize, c.hidden, { paddingIdx: PAD_ID, rng }),
+      );
+      this.methylation = this.registerModule(
+        'methylation_embeddings',
+        new Embedding(c.methylationStates, c.hidden, { rng }),
+      );
+    }
+    this.positions = c.positionEmbeddings
+      ? this.registerModule('position_embeddings', new Embedding(c.maxPositions, c.hidden, { rng }))
+      : null;
     this.norm = this.registerModule('norm', new LayerNorm(c.hidden, { eps: c.layerNormEps }));
     this.dropout = this.registerModule('dropout', new Dropout(c.dropout, rng));
   }
@@ -73,13 +164,17 @@ class TissueBertEmbeddings extends Module {
   /** tokenIds, methylation: int32 [B, L] → [B, L, H]. */
   forward(tokenIds: tf.Tensor2D, methylation: tf.Tensor2D): tf.Tensor3D {
     return tf.tidy(() => {
-      const length = tokenIds.shape[1];
-      const positions = tf.range(0, length, 1, 'int32');
-      const sum = tf.add(
-        tf.add(this.tokens.forward(tokenIds), this.methylation.forward(methylation)),
-        this.positions.forward(positions),
-      );
-      return this.dropout.forward(this.norm.forward(sum)) as tf.Tensor3D;
+      let x: tf.Tensor = this.stem
+        ? this.stem.forward(tokenIds, methylation)
+        : tf.add(
+            (this.tokens as Embedding).forward(tokenIds),
+            (this.methylation as Embedding).forward(methylation),
+          );
+      if (this.positions) {
+        const length = tokenIds.shape[1];
+        x = tf.add(x, this.positions.forward(tf.range(0, length, 1, 'int32')));
+      }
+      return this.dropout.forward(this.norm.forward(x)) as tf.Tensor3D;
     });
   }
 }
@@ -103,7 +198,7 @@ export class TissueBert extends Module implements OnnxLowerable {
             dimFeedforward: c.ffn,
             dropout: c.dropout,
             activation: 'gelu',
-            normFirst: false,
+            normFirst: c.normFirst,
             layerNormEps: c.layerNormEps,
             rng,
           }),
@@ -113,7 +208,7 @@ export class TissueBert extends Module implements OnnxLowerable {
     this.head = this.registerModule('head', new Linear(c.hidden, c.numClasses, { rng }));
   }
 
-  /** Mean over non-padding tokens of the last hidden states: [B, H]. */
+  /** Mean (or max, `pooling`) over non-padding tokens of the last hidden states: [B, H]. */
   encode(tokenIds: tf.Tensor2D, methylation: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const padding = tf.equal(tokenIds, PAD_ID);
@@ -121,6 +216,8 @@ export class TissueBert extends Module implements OnnxLowerable {
         srcKeyPaddingMask: padding,
       });
       const keep = tf.expandDims(tf.cast(tf.logicalNot(padding), 'float32'), -1);
+      if (this.config.pooling === 'max')
+        return tf.max(tf.add(hidden, tf.mul(tf.sub(keep, 1), 1e9)), 1) as tf.Tensor2D;
       const summed = tf.sum(tf.mul(hidden, keep), 1);
       return tf.div(summed, tf.maximum(tf.sum(keep, 1), 1)) as tf.Tensor2D;
     });

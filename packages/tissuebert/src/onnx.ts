@@ -20,16 +20,17 @@ import {
   maskedMeanPool,
   type OnnxValue,
 } from '@meddl/onnx';
+import { TissueBertArgumentError } from './errors';
 import { loadRunModel } from './run-model';
 import { PAD_ID } from './tokenizer';
 
 /** The parts of TissueBert the lowering reads (structurally: any model shaped like it fits). */
 export interface TissueBertLike extends Module {
-  readonly config: { hidden: number; numClasses: number };
+  readonly config: { hidden: number; numClasses: number; stemKernel?: number; pooling?: string };
   readonly embeddings: Module & {
-    readonly tokens: Embedding;
-    readonly methylation: Embedding;
-    readonly positions: Embedding;
+    readonly tokens: Embedding | null;
+    readonly methylation: Embedding | null;
+    readonly positions: Embedding | null;
     readonly norm: LayerNorm;
   };
   readonly encoder: TransformerEncoder;
@@ -51,6 +52,12 @@ export function lowerTissueBert(
 ): { logits: OnnxValue; embedding: OnnxValue } {
   const padId = options.padId ?? PAD_ID;
   const e = model.embeddings;
+  if (!e.tokens || !e.methylation || !e.positions || (model.config.pooling ?? 'mean') !== 'mean')
+    throw new TissueBertArgumentError(
+      'model',
+      'ONNX export covers the specified layout (summed token, methylation and position embeddings, mean pooling); this model uses the convolutional stem, no position embeddings or max pooling, which the exporter does not lower yet',
+    );
+  const { tokens, methylation: methylationEmbedding, positions: positionEmbedding } = e;
   const summed = b.scope('embeddings', () => {
     // positions 0…L-1 for the sequence length of this batch (a dynamic axis)
     const length = b.squeeze(b.shape(tokenIds, 1, 2), [0]);
@@ -61,8 +68,8 @@ export function lowerTissueBert(
       'int64',
     );
     const sum = b.add(
-      b.add(lowerEmbedding(b, e.tokens, tokenIds), lowerEmbedding(b, e.methylation, methylation)),
-      lowerEmbedding(b, e.positions, positions),
+      b.add(lowerEmbedding(b, tokens, tokenIds), lowerEmbedding(b, methylationEmbedding, methylation)),
+      lowerEmbedding(b, positionEmbedding, positions),
     );
     return b.scope('norm', () => lowerLayerNorm(b, e.norm, sum));
   });
