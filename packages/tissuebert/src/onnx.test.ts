@@ -60,6 +60,38 @@ function batch(b: number, length: number, seed: number): { tokens: tf.Tensor2D; 
   };
 }
 
+describe('TissueBERT hybrid layout exported to ONNX', () => {
+  it('the one-hot convolution stem, no positions, pre-LN layers and max pooling match forward within 1e-4', async () => {
+    const model = createModel(
+      'tissuebert-tiny',
+      { numClasses: 5, stemKernel: 7, positionEmbeddings: false, normFirst: true, pooling: 'max' },
+      new Generator(8),
+    );
+    model.eval();
+    const s = await session(exportTissueBert(model));
+    for (const [i, [b, l]] of (
+      [
+        [1, 4],
+        [3, 20],
+        [2, 148],
+      ] as Array<[number, number]>
+    ).entries()) {
+      const { tokens, states } = batch(b, l, 200 + i);
+      const logits = model.forward(tokens, states);
+      const embedding = model.encode(tokens, states);
+      const out = await s.run({
+        token_ids: { data: Int32Array.from(tokens.dataSync()), dims: [b, l] },
+        methylation: { data: Int32Array.from(states.dataSync()), dims: [b, l] },
+      });
+      expectMatches(out.logits, logits);
+      expectMatches(out.embedding, embedding);
+      tf.dispose([tokens, states, logits, embedding]);
+    }
+    await s.release();
+    model.dispose();
+  });
+});
+
 describe('TissueBERT (tiny preset) exported to ONNX', () => {
   const model = createModel('tissuebert-tiny', { numClasses: 5 }, new Generator(7));
   model.eval();

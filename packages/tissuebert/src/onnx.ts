@@ -13,6 +13,7 @@ import {
   exportModule,
   exportRegistry,
   type GraphBuilder,
+  lowerActivation,
   lowerEmbedding,
   lowerLayerNorm,
   lowerLinear,
@@ -20,6 +21,7 @@ import {
   maskedMeanPool,
   type OnnxValue,
 } from '@meddl/onnx';
+import type { tf } from '@meddl/tensor';
 import { TissueBertArgumentError } from './errors';
 import { loadRunModel } from './run-model';
 import { PAD_ID } from './tokenizer';
@@ -30,6 +32,7 @@ export interface TissueBertLike extends Module {
   readonly embeddings: Module & {
     readonly tokens: Embedding | null;
     readonly methylation: Embedding | null;
+    readonly stem?: StemLike | null;
     readonly positions: Embedding | null;
     readonly norm: LayerNorm;
   };
@@ -42,6 +45,55 @@ export interface TissueBertOnnxOptions {
   padId?: number;
 }
 
+/** The stem's parts the lowering reads (TissueBert's OneHotConvStem). */
+interface StemLike {
+  readonly kernel: number;
+  readonly vocabSize: number;
+  readonly states: number;
+  readonly tokens: Embedding;
+  readonly methylation: Embedding;
+  readonly bias: tf.Variable;
+}
+
+/** The one-hot convolution stem: k shifted lookups per input, summed, + bias, ReLU ([B, L, H]). */
+function lowerStem(
+  b: GraphBuilder,
+  stem: StemLike,
+  tokenIds: OnnxValue,
+  methylation: OnnxValue,
+  padId: number,
+): OnnxValue {
+  const half = (stem.kernel - 1) / 2;
+  const length = b.shape(tokenIds, 1, 2); // [1] int64
+  const windows = (ids: OnnxValue, fill: number, n: number) => {
+    const dtype = ids.dtype ?? 'int32';
+    const padded = b.node(
+      'Pad',
+      [ids, b.ints([0, half, 0, half]), b.constant(dtype, [], [fill])],
+      { mode: 'constant' },
+      dtype,
+    );
+    const cols = Array.from({ length: stem.kernel }, (_, j) =>
+      b.unsqueeze(
+        b.add(b.slice(padded, b.ints([j]), b.add(length, b.ints([j])), [1]), b.constant(dtype, [], [j * n])),
+        [2],
+      ),
+    );
+    return b.concat(cols, 2); // [B, L, k]
+  };
+  const rows = b.add(
+    lowerEmbedding(b, stem.tokens, windows(tokenIds, padId, stem.vocabSize)),
+    lowerEmbedding(b, stem.methylation, windows(methylation, 2, stem.states)),
+  );
+  return lowerActivation(b, 'relu', b.add(b.reduce('ReduceSum', rows, [2], false), b.param(stem.bias)));
+}
+
+/** Max over the sequence of non-padding positions: [B, S, H] → [B, H]. */
+function maskedMaxPool(b: GraphBuilder, hidden: OnnxValue, padding: OnnxValue): OnnxValue {
+  const pad = b.unsqueeze(b.toBool(padding), [2]); // [B, S, 1]
+  return b.reduce('ReduceMax', b.where(pad, b.scalar(-1e9), hidden), [1], false);
+}
+
 /** Adds TissueBert's forward to `b`: token ids and methylation states [B, L] int32. */
 export function lowerTissueBert(
   b: GraphBuilder,
@@ -52,32 +104,33 @@ export function lowerTissueBert(
 ): { logits: OnnxValue; embedding: OnnxValue } {
   const padId = options.padId ?? PAD_ID;
   const e = model.embeddings;
-  if (!e.tokens || !e.methylation || !e.positions || (model.config.pooling ?? 'mean') !== 'mean')
-    throw new TissueBertArgumentError(
-      'model',
-      'ONNX export covers the specified layout (summed token, methylation and position embeddings, mean pooling); this model uses the convolutional stem, no position embeddings or max pooling, which the exporter does not lower yet',
-    );
-  const { tokens, methylation: methylationEmbedding, positions: positionEmbedding } = e;
   const summed = b.scope('embeddings', () => {
-    // positions 0…L-1 for the sequence length of this batch (a dynamic axis)
-    const length = b.squeeze(b.shape(tokenIds, 1, 2), [0]);
-    const positions = b.node(
-      'Range',
-      [b.constant('int64', [], [0]), length, b.constant('int64', [], [1])],
-      {},
-      'int64',
-    );
-    const sum = b.add(
-      b.add(lowerEmbedding(b, tokens, tokenIds), lowerEmbedding(b, methylationEmbedding, methylation)),
-      lowerEmbedding(b, positionEmbedding, positions),
-    );
-    return b.scope('norm', () => lowerLayerNorm(b, e.norm, sum));
+    let x: OnnxValue;
+    if (e.stem) x = b.scope('stem', () => lowerStem(b, e.stem as StemLike, tokenIds, methylation, padId));
+    else if (e.tokens && e.methylation)
+      x = b.add(lowerEmbedding(b, e.tokens, tokenIds), lowerEmbedding(b, e.methylation, methylation));
+    else throw new TissueBertArgumentError('model', 'the model has neither a stem nor token embeddings');
+    if (e.positions) {
+      // positions 0…L-1 for the sequence length of this batch (a dynamic axis)
+      const length = b.squeeze(b.shape(tokenIds, 1, 2), [0]);
+      const positions = b.node(
+        'Range',
+        [b.constant('int64', [], [0]), length, b.constant('int64', [], [1])],
+        {},
+        'int64',
+      );
+      x = b.add(x, lowerEmbedding(b, e.positions, positions));
+    }
+    return b.scope('norm', () => lowerLayerNorm(b, e.norm, x));
   });
   const padding = b.equal(tokenIds, b.constant(tokenIds.dtype ?? 'int32', [], [padId]));
   const hidden = b.scope('encoder', () =>
     lowerTransformerEncoder(b, model.encoder, summed, { srcKeyPaddingMask: padding }),
   );
-  const embedding = maskedMeanPool(b, hidden, padding);
+  const embedding =
+    (model.config.pooling ?? 'mean') === 'max'
+      ? maskedMaxPool(b, hidden, padding)
+      : maskedMeanPool(b, hidden, padding);
   const logits = b.scope('head', () => lowerLinear(b, model.head, embedding));
   return { logits, embedding };
 }
