@@ -60,6 +60,29 @@ function batch(b: number, length: number, seed: number): { tokens: tf.Tensor2D; 
   };
 }
 
+/** ONNX Runtime's logits and pooled embedding match the tfjs forward on each [batch, length]. */
+async function expectParity(
+  model: ReturnType<typeof createModel>,
+  exported: ExportedModel,
+  sizes: Array<[number, number]>,
+  seed: number,
+): Promise<void> {
+  const s = await session(exported);
+  for (const [i, [b, l]] of sizes.entries()) {
+    const { tokens, states } = batch(b, l, seed + i);
+    const logits = model.forward(tokens, states);
+    const embedding = model.encode(tokens, states);
+    const out = await s.run({
+      token_ids: { data: Int32Array.from(tokens.dataSync()), dims: [b, l] },
+      methylation: { data: Int32Array.from(states.dataSync()), dims: [b, l] },
+    });
+    expectMatches(out.logits, logits);
+    expectMatches(out.embedding, embedding);
+    tf.dispose([tokens, states, logits, embedding]);
+  }
+  await s.release();
+}
+
 describe('TissueBERT hybrid layout exported to ONNX', () => {
   it('the one-hot convolution stem, no positions, pre-LN layers and max pooling match forward within 1e-4', async () => {
     const model = createModel(
@@ -68,26 +91,16 @@ describe('TissueBERT hybrid layout exported to ONNX', () => {
       new Generator(8),
     );
     model.eval();
-    const s = await session(exportTissueBert(model));
-    for (const [i, [b, l]] of (
+    await expectParity(
+      model,
+      exportTissueBert(model),
       [
         [1, 4],
         [3, 20],
         [2, 148],
-      ] as Array<[number, number]>
-    ).entries()) {
-      const { tokens, states } = batch(b, l, 200 + i);
-      const logits = model.forward(tokens, states);
-      const embedding = model.encode(tokens, states);
-      const out = await s.run({
-        token_ids: { data: Int32Array.from(tokens.dataSync()), dims: [b, l] },
-        methylation: { data: Int32Array.from(states.dataSync()), dims: [b, l] },
-      });
-      expectMatches(out.logits, logits);
-      expectMatches(out.embedding, embedding);
-      tf.dispose([tokens, states, logits, embedding]);
-    }
-    await s.release();
+      ],
+      200,
+    );
     model.dispose();
   });
 });
@@ -98,27 +111,17 @@ describe('TissueBERT (tiny preset) exported to ONNX', () => {
   const exported = exportTissueBert(model);
 
   it('logits and pooled embedding match forward within 1e-4 on several batch / sequence sizes', async () => {
-    const s = await session(exported);
-    for (const [i, [b, l]] of (
+    await expectParity(
+      model,
+      exported,
       [
         [1, 4],
         [2, 17],
         [5, 33],
         [3, 150],
-      ] as Array<[number, number]>
-    ).entries()) {
-      const { tokens, states } = batch(b, l, 100 + i);
-      const logits = model.forward(tokens, states);
-      const embedding = model.encode(tokens, states);
-      const out = await s.run({
-        token_ids: { data: Int32Array.from(tokens.dataSync()), dims: [b, l] },
-        methylation: { data: Int32Array.from(states.dataSync()), dims: [b, l] },
-      });
-      expectMatches(out.logits, logits);
-      expectMatches(out.embedding, embedding);
-      tf.dispose([tokens, states, logits, embedding]);
-    }
-    await s.release();
+      ],
+      100,
+    );
   });
 
   it('keeps the state-dict keys as initializer names', () => {
