@@ -1,3 +1,4 @@
+import { softmax } from '@meddl/metrics';
 import { TissueBertArgumentError } from '../errors';
 import { METH_METHYLATED, METH_UNMETHYLATED } from '../formats/pat';
 import type { PreparedStore } from '../store';
@@ -78,13 +79,5 @@ export function atlasReadPosterior(
     const at = (region * L + j) * K;
     for (let t = 0; t < K; t++) ll[t] += table[at + t];
   }
-  let max = Number.NEGATIVE_INFINITY;
-  for (let t = 0; t < K; t++) max = Math.max(max, ll[t]);
-  let sum = 0;
-  for (let t = 0; t < K; t++) {
-    ll[t] = Math.exp(ll[t] - max);
-    sum += ll[t];
-  }
-  for (let t = 0; t < K; t++) ll[t] /= sum;
-  return ll;
+  return softmax({ data: ll, cols: K });
 }
