@@ -18,6 +18,7 @@ import {
 import type { GraphBuilder, OnnxLowerable, OnnxValue } from '@meddl/onnx';
 import { defaultRng, type Generator, tf } from '@meddl/tensor';
 import { z } from 'zod';
+import { METH_NONE } from './formats/pat';
 import { lowerTissueBert } from './onnx';
 import { PAD_ID } from './tokenizer';
 
@@ -62,9 +63,6 @@ export const PRESETS = {
   'tissuebert-base': { hidden: 512, layers: 6, heads: 8, ffn: 2048 },
 } as const satisfies Record<string, Partial<TissueBertModelConfig>>;
 export type TissueBertPreset = keyof typeof PRESETS;
-
-/** Methylation state of a position with no CpG (also what lies outside the window). */
-const NO_CPG = 2;
 
 /**
  * A k-wide 1-D convolution over one-hot (token ⊕ methylation state) with 'same' padding, then
@@ -119,7 +117,7 @@ class OneHotConvStem extends Module {
       };
       const rows = tf.add(
         this.tokens.forward(windows(tokenIds, PAD_ID, this.vocabSize)),
-        this.methylation.forward(windows(methylation, NO_CPG, this.states)),
+        this.methylation.forward(windows(methylation, METH_NONE, this.states)),
       );
       return tf.relu(tf.add(tf.sum(rows, 2), this.bias)) as tf.Tensor3D;
     });

@@ -23,12 +23,13 @@ import {
 } from '@meddl/onnx';
 import type { tf } from '@meddl/tensor';
 import { TissueBertArgumentError } from './errors';
+import { METH_NONE } from './formats/pat';
 import { loadRunModel } from './run-model';
 import { PAD_ID } from './tokenizer';
 
 /** The parts of TissueBert the lowering reads (structurally: any model shaped like it fits). */
 export interface TissueBertLike extends Module {
-  readonly config: { hidden: number; numClasses: number; stemKernel?: number; pooling?: string };
+  readonly config: { hidden: number; numClasses: number; pooling?: string };
   readonly embeddings: Module & {
     readonly tokens: Embedding | null;
     readonly methylation: Embedding | null;
@@ -83,7 +84,7 @@ function lowerStem(
   };
   const rows = b.add(
     lowerEmbedding(b, stem.tokens, windows(tokenIds, padId, stem.vocabSize)),
-    lowerEmbedding(b, stem.methylation, windows(methylation, 2, stem.states)),
+    lowerEmbedding(b, stem.methylation, windows(methylation, METH_NONE, stem.states)),
   );
   return lowerActivation(b, 'relu', b.add(b.reduce('ReduceSum', rows, [2], false), b.param(stem.bias)));
 }
