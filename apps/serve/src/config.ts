@@ -31,6 +31,11 @@ export const TissueBertModelEntry = z.object({
   overrides: z.record(z.string(), z.number()).default({}),
   /** Temperature fitted on held-out reads (tissuebert.fitTemperature); absent = uncalibrated (T = 1). */
   temperature: z.number().positive().optional(),
+  /**
+   * The class prior the model implies (tissuebert.impliedPrior; `meddl eval tissuebert` writes it as
+   * deconvolution.impliedPrior), in label order, divided out before the mixture MLE; absent = uniform.
+   */
+  impliedPrior: z.array(z.number().positive()).min(2).optional(),
   /** Reported model version; default: the first 12 hex digits of the weights' sha256. */
   version: z.string().optional(),
   /** Jobs of this model processed at once per worker process. */
@@ -107,6 +112,8 @@ export const OnnxModelEntry = z.object({
   tissues: z.array(z.string()).min(2).optional(),
   /** Overrides the sidecar's calibration temperature. */
   temperature: z.number().positive().optional(),
+  /** tissuebert: overrides the sidecar's implied class prior (label order). */
+  impliedPrior: z.array(z.number().positive()).min(2).optional(),
   /** Default: the first 12 hex digits of the sidecar's sha256 of the .onnx file. */
   version: z.string().optional(),
   concurrency: z.number().int().positive().default(1),

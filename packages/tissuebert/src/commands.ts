@@ -167,7 +167,7 @@ export const commands: TissueBertCommand[] = [
       );
       for (const k of r.deconvolution.kinds)
         console.log(
-          `deconvolution ${k.kind.padEnd(16)} RMSE model ${k.model.rmse.toFixed(4)} vs NNLS ${k.nnls.rmse.toFixed(4)}; Pearson r ${k.model.pearson.toFixed(3)} vs ${k.nnls.pearson.toFixed(3)}`,
+          `deconvolution ${k.kind.padEnd(16)} RMSE model ${k.model.rmse.toFixed(4)} (nominal prior ${k.modelNominalPrior.rmse.toFixed(4)}) vs NNLS ${k.nnls.rmse.toFixed(4)}; Pearson r ${k.model.pearson.toFixed(3)} vs ${k.nnls.pearson.toFixed(3)}`,
         );
       console.log(`wrote ${r.runDir}/tissuebert-eval.json, eval.json (report) and deconvolution.csv`);
     },

@@ -27,7 +27,14 @@ import {
 } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { atlasReadPosterior, buildReadAtlas } from './deconv/atlas';
-import { applyTemperature, fitTemperature, mixtureMle, type ReadPosteriors } from './deconv/mixture';
+import {
+  applyTemperature,
+  dividePrior,
+  fitTemperature,
+  impliedPrior,
+  mixtureMle,
+  type ReadPosteriors,
+} from './deconv/mixture';
 import { nnlsDeconvolve } from './deconv/nnls';
 import { TissueBertArgumentError } from './errors';
 import { METH_METHYLATED, METH_UNMETHYLATED } from './formats/pat';
@@ -58,6 +65,11 @@ export interface TissueBertEvalOptions {
   /** In-silico mixtures (default 20) of `readsPerMixture` reads each (default 2000). */
   mixtures?: number;
   readsPerMixture?: number;
+  /**
+   * Reads per training file (evenly spaced; default 500) scored to measure the class prior the
+   * model implies (`impliedPrior`), which the mixture MLE divides out.
+   */
+  referenceReadsPerFile?: number;
   /** Dirichlet concentration of the mixture proportions (default 0.5). */
   alpha?: number;
   seed?: number;
@@ -80,8 +92,13 @@ export interface DeconvolutionScore {
 export interface DeconvolutionSummary {
   kind: string;
   mixtures: number;
-  /** Maximum-likelihood mixture of temperature-scaled TissueBERT read posteriors. */
+  /**
+   * Maximum-likelihood mixture of TissueBERT read posteriors, temperature-scaled and divided by
+   * the prior the model implies on training reads (`impliedPrior`).
+   */
   model: DeconvolutionScore;
+  /** The same MLE dividing by the nominal (uniform) training prior instead, as MethylBERT does. */
+  modelNominalPrior: DeconvolutionScore;
   /** NNLS against the reference atlas of the training files (MethAtlas). */
   nnls: DeconvolutionScore;
   /**
@@ -125,6 +142,12 @@ export interface TissueBertEvalResult {
     temperature: number;
     /** Temperature of the read-level atlas posteriors (fitted the same way). */
     atlasTemperature: number;
+    /**
+     * The class prior the temperature-scaled model implies on `referenceReads` reads of the
+     * training files (`impliedPrior`), per tissue; the model's mixture MLE divides it out.
+     */
+    impliedPrior: Record<string, number>;
+    referenceReads: number;
     kinds: DeconvolutionSummary[];
     /** Smallest spiked-in fraction distinguishable from blanks (Infinity: none of the levels). */
     detection: {
@@ -255,12 +278,24 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   const maxPerFile = options.maxReadsPerFile ?? 2000;
   // Score evenly spaced examples of every held-out file once; mixtures reuse these posteriors.
   const scored: Array<{ file: number; examples: number[]; probs: Float64Array }> = [];
+  const reference: Array<{ label: number; probs: Float64Array }> = [];
   try {
     for (const f of valFiles) {
       const n = store.samples[f].n;
       const k = Math.min(n, maxPerFile);
       const examples = Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
       scored.push({ file: f, examples, probs: posteriors(model, store, f, examples, batchSize) });
+    }
+    // Reference reads of the training files: the class prior the model implies (below).
+    const perFile = options.referenceReadsPerFile ?? 500;
+    for (const f of trainFiles) {
+      const n = store.samples[f].n;
+      const k = Math.min(n, perFile);
+      const examples = Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
+      reference.push({
+        label: store.samples[f].label,
+        probs: posteriors(model, store, f, examples, batchSize),
+      });
     }
   } finally {
     model.dispose();
@@ -348,17 +383,11 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     );
     return { estimate: res.estimate, lower: res.lower, upper: res.upper };
   };
-  const classification = {
+  const classification: TissueBertEvalResult['classification'] = {
+    fileAccuracy: 0, // below, with the calibrated likelihoods
     accuracy: boot((yt, yp) => accuracy(yt, yp, K)),
     balancedAccuracy: boot((yt, yp) => balancedAccuracy(yt, yp, K)),
     macroF1: boot((yt, yp) => macroOverPresent(precisionRecallF1(yt, yp, K)).f1),
-    fileAccuracy:
-      scored.filter((s) => {
-        const pi = mixtureMle({ probs: s.probs, nReads: s.examples.length, nClasses: K }).proportions;
-        let best = 0;
-        for (let t = 1; t < K; t++) if (pi[t] > pi[best]) best = t;
-        return best === store.samples[s.file].label;
-      }).length / scored.length,
     ...(bayesProbs
       ? {
           bayes: {
@@ -390,6 +419,31 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   const atlasFit = half(0, atlasFlat);
   const atlasTemperature = fitTemperature(atlasFit, atlasFit.labels);
   const calibrated = applyTemperature(test, temperature);
+  // The prior the temperature-scaled model implies on the training files' reads.
+  const referenceReads = reference.reduce((a, x) => a + x.probs.length / K, 0);
+  const refProbs = new Float64Array(referenceReads * K);
+  const refLabels = new Int32Array(referenceReads);
+  let off = 0;
+  for (const x of reference) {
+    refProbs.set(x.probs, off * K);
+    refLabels.fill(x.label, off, off + x.probs.length / K);
+    off += x.probs.length / K;
+  }
+  const prior = impliedPrior(
+    applyTemperature({ probs: refProbs, nReads: referenceReads, nClasses: K }, temperature),
+    refLabels,
+  );
+  /** Read likelihoods (up to a per-read constant) from raw posteriors: temperature, then the implied prior divided out. */
+  const likelihoods = (p: ReadPosteriors) => dividePrior(applyTemperature(p, temperature), prior);
+  classification.fileAccuracy =
+    scored.filter((s) => {
+      const pi = mixtureMle(
+        likelihoods({ probs: s.probs, nReads: s.examples.length, nClasses: K }),
+      ).proportions;
+      let best = 0;
+      for (let t = 1; t < K; t++) if (pi[t] > pi[best]) best = t;
+      return best === store.samples[s.file].label;
+    }).length / scored.length;
   const flat = (p: Float64Array) => ({ data: p, cols: K });
   const calibration = {
     temperature,
@@ -420,7 +474,13 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   /** Draws R held-out reads with the given proportions; returns both estimates. */
   const deconvolve = (
     proportions: Float64Array,
-  ): { model: Float64Array; nnls: Float64Array; atlas: Float64Array; bayes: Float64Array } => {
+  ): {
+    model: Float64Array;
+    modelNominalPrior: Float64Array;
+    nnls: Float64Array;
+    atlas: Float64Array;
+    bayes: Float64Array;
+  } => {
     const mixProbs = new Float64Array(R * K);
     const mixAtlas = new Float64Array(R * K);
     const mixBayes = bayesProbs ? new Float64Array(R * K) : null;
@@ -436,9 +496,9 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       if (mixBayes && bayesProbs) mixBayes.set(bayesProbs[c].subarray(e * K, (e + 1) * K), i * K);
       picks.push({ file: s.file, example: s.examples[e] });
     }
-    const model = mixtureMle(
-      applyTemperature({ probs: mixProbs, nReads: R, nClasses: K }, temperature),
-    ).proportions;
+    const mix = { probs: mixProbs, nReads: R, nClasses: K };
+    const model = mixtureMle(likelihoods(mix)).proportions;
+    const modelNominalPrior = mixtureMle(applyTemperature(mix, temperature)).proportions;
     const beta = cpgBeta(store, picks);
     const rows: number[][] = [];
     const b: number[] = [];
@@ -456,7 +516,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     const atlas = mixtureMle(
       applyTemperature({ probs: mixAtlas, nReads: R, nClasses: K }, atlasTemperature),
     ).proportions;
-    return { model, nnls, atlas, bayes };
+    return { model, modelNominalPrior, nnls, atlas, bayes };
   };
   const spread = (local: ArrayLike<number>, tissues: number[]): Float64Array => {
     const truth = new Float64Array(K);
@@ -490,7 +550,9 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       ),
     });
   }
-  const rows: string[] = [`kind,mixture,tissue,true,model,nnls,atlas${bayesProbs ? ',bayes' : ''}`];
+  const rows: string[] = [
+    `kind,mixture,tissue,true,model,model_nominal_prior,nnls,atlas${bayesProbs ? ',bayes' : ''}`,
+  ];
   const summaries: DeconvolutionSummary[] = [];
   const dirichletModel: Float64Array[] = [];
   for (const { kind, truths } of kinds) {
@@ -499,12 +561,12 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
     truths.forEach((t, m) => {
       store.tissues.forEach((name, k) => {
         rows.push(
-          `${kind},${m},${name},${t[k]},${est[m].model[k]},${est[m].nnls[k]},${est[m].atlas[k]}${bayesProbs ? `,${est[m].bayes[k]}` : ''}`,
+          `${kind},${m},${name},${t[k]},${est[m].model[k]},${est[m].modelNominalPrior[k]},${est[m].nnls[k]},${est[m].atlas[k]}${bayesProbs ? `,${est[m].bayes[k]}` : ''}`,
         );
       });
     });
     const flatAll = (xs: Float64Array[]) => Float64Array.from(xs.flatMap((x) => Array.from(x)));
-    const score = (which: 'model' | 'nnls' | 'atlas' | 'bayes') => {
+    const score = (which: 'model' | 'modelNominalPrior' | 'nnls' | 'atlas' | 'bayes') => {
       const e = est.map((x) => x[which]);
       const perTissue = pearsonPerTissue(truths, e);
       return {
@@ -519,6 +581,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       kind,
       mixtures: truths.length,
       model: score('model'),
+      modelNominalPrior: score('modelNominalPrior'),
       nnls: score('nnls'),
       atlas: score('atlas'),
       ...(bayesProbs ? { bayes: score('bayes') } : {}),
@@ -551,7 +614,15 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
       ...(bayesProbs ? { bayes: limit('bayes') } : {}),
     };
   }
-  const deconvolution = { readsPerMixture: R, temperature, atlasTemperature, kinds: summaries, detection };
+  const deconvolution = {
+    readsPerMixture: R,
+    temperature,
+    atlasTemperature,
+    impliedPrior: Object.fromEntries(store.tissues.map((t, k) => [t, prior[k]])),
+    referenceReads,
+    kinds: summaries,
+    detection,
+  };
 
   const result: TissueBertEvalResult = {
     runDir,
@@ -612,6 +683,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
           'mixtures',
           'n',
           'RMSE model',
+          'RMSE model, nominal prior',
           'RMSE NNLS',
           'RMSE read atlas',
           ...(bayesProbs ? ['RMSE Bayes'] : []),
@@ -624,6 +696,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
           k.kind,
           k.mixtures,
           k.model.rmse,
+          k.modelNominalPrior.rmse,
           k.nnls.rmse,
           k.atlas.rmse,
           ...(k.bayes ? [k.bayes.rmse] : []),

@@ -4,8 +4,10 @@ export {
   applyTemperature,
   bootstrapMixtureCi,
   type ConfidenceInterval,
+  dividePrior,
   fisherMixtureCi,
   fitTemperature,
+  impliedPrior,
   type MixtureMleOptions,
   type MixtureMleResult,
   meanPosterior,
@@ -101,7 +103,7 @@ export {
   type TissueProportion,
 } from './predict';
 export { RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
-export { type LoadedRun, loadRunModel, runTemperature } from './run-model';
+export { type LoadedRun, loadRunModel, runImpliedPrior, runTemperature } from './run-model';
 export { CPG_DROPOUT_RATE, cpgDropout, type SamplerFile, TissueBalancedSampler } from './sampling';
 export {
   getExample,

@@ -166,8 +166,8 @@ export function exportTissueBert(
 /**
  * Registers `meddl export tissuebert --checkpoint <run> --out m.onnx`: `--checkpoint` is a run
  * directory (its best val-loss checkpoint) or one checkpoint directory inside `<run>/checkpoints`.
- * The sidecar carries the tissue labels, the temperature fitted by `meddl eval` (1 when the run
- * has no tissuebert-eval.json) and the preprocessing parameters. Idempotent.
+ * The sidecar carries the tissue labels, the temperature and implied class prior fitted by `meddl
+ * eval` (1 and null when the run has no tissuebert-eval.json) and the preprocessing parameters. Idempotent.
  */
 export function registerTissueBertExporter(registry: ExportRegistry = exportRegistry): void {
   if (registry.names().includes('tissuebert')) return;
@@ -185,6 +185,8 @@ export function registerTissueBertExporter(registry: ExportRegistry = exportRegi
             labels: run.meta.tissues,
             temperature: run.temperature.value,
             temperatureSource: run.temperature.source,
+            // The class prior the model implies (meddl eval), divided out before the mixture MLE.
+            impliedPrior: run.impliedPrior,
             preprocessing: { kmer: 3, windowBp: 150, tokens: 148, padId: PAD_ID, methylationStates: 3 },
             preset: run.meta.preset,
             config: run.model.config,

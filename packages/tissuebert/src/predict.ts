@@ -2,9 +2,11 @@
  * Tissue-of-origin proportions of new samples with a trained run: each sample's pat file is
  * prepared against the run's regions / CpG index / genome (the data folder it trained on), its
  * reads are scored with the run's best checkpoint, the posteriors are calibrated with the
- * temperature `meddl eval` fitted (tissuebert-eval.json; 1 when the run was not evaluated), and the mixture
- * is estimated by maximum likelihood (`mixtureMle`, pat counts as read weights, uniform training
- * prior since training draws tissues balanced) with a Fisher (default) or bootstrap interval.
+ * temperature `meddl eval` fitted (tissuebert-eval.json; 1 when the run was not evaluated), the class
+ * prior the model implies (measured by `meddl eval` on training reads; uniform, the nominal prior of
+ * tissue-balanced training, when the run was not evaluated) is divided out, and the mixture is
+ * estimated by maximum likelihood (`mixtureMle`, pat counts as read weights) with a Fisher (default)
+ * or bootstrap interval.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { Generator, initBackend, tf } from '@meddl/tensor';
 import {
   applyTemperature,
   bootstrapMixtureCi,
+  dividePrior,
   fisherMixtureCi,
   meanPosterior,
   mixtureMle,
@@ -62,7 +65,7 @@ export interface TissueProportion {
   lower: number;
   upper: number;
   standardError: number;
-  /** Mean of the temperature-scaled read posteriors (weighted by pat count). */
+  /** Mean of the calibrated read posteriors (temperature, implied prior divided out; weighted by pat count). */
   meanPosterior: number;
 }
 
@@ -87,6 +90,11 @@ export interface TissueBertPredictResult {
   runtime: 'tfjs' | 'onnxruntime';
   temperature: number;
   temperatureSource: 'tissuebert-eval.json' | 'default' | 'sidecar';
+  /**
+   * The implied class prior divided out before the mixture MLE (label order), from the run's
+   * tissuebert-eval.json or the sidecar; null: the nominal uniform prior (the run was not evaluated).
+   */
+  impliedPrior: number[] | null;
   ci: 'fisher' | 'bootstrap';
   samples: SamplePrediction[];
   files: { csv: string; json: string } | null;
@@ -150,6 +158,8 @@ interface TissueBertSidecar {
   sha256: string;
   labels: string[];
   temperature: number;
+  /** The implied class prior (label order), null when the run was not evaluated. */
+  impliedPrior?: number[] | null;
   panelDir?: string;
 }
 
@@ -177,6 +187,17 @@ function readSidecar(onnxPath: string): TissueBertSidecar {
     typeof parsed.sha256 !== 'string'
   )
     throw new TissueBertArgumentError('onnx', `${path} lacks labels, temperature or sha256`);
+  const prior = parsed.impliedPrior;
+  if (
+    prior != null &&
+    (!Array.isArray(prior) ||
+      prior.length !== parsed.labels.length ||
+      prior.some((v) => typeof v !== 'number' || !(v > 0)))
+  )
+    throw new TissueBertArgumentError(
+      'onnx',
+      `${path}: impliedPrior must be ${parsed.labels.length} positive numbers (one per label) or null`,
+    );
   return parsed as TissueBertSidecar;
 }
 
@@ -201,6 +222,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
     runtime: TissueBertPredictResult['runtime'];
     tissues: string[];
     temperature: { value: number; source: TissueBertPredictResult['temperatureSource'] };
+    impliedPrior: number[] | null;
     panelDir: string;
     score: ReadScorer;
     release: () => Promise<void> | void;
@@ -235,6 +257,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
       runtime: 'onnxruntime',
       tissues: sidecar.labels,
       temperature: { value: sidecar.temperature, source: 'sidecar' },
+      impliedPrior: sidecar.impliedPrior ?? null,
       panelDir,
       score: onnxScorer(session, sidecar.labels.length, batchSize),
       release: () => session.release(),
@@ -248,6 +271,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
       runtime: 'tfjs',
       tissues: run.meta.tissues,
       temperature: run.temperature,
+      impliedPrior: run.impliedPrior,
       panelDir: options.panelDir ?? run.meta.dataDir,
       score: tfjsScorer(run.model, batchSize),
       release: () => run.model.dispose(),
@@ -287,7 +311,8 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
         nReads: k,
         nClasses: K,
       };
-      const calibrated = applyTemperature(raw, T);
+      const scaled = applyTemperature(raw, T);
+      const calibrated = source.impliedPrior ? dividePrior(scaled, source.impliedPrior) : scaled;
       const weights = Float64Array.from(picks, (e) => s.count[e]);
       const fit = mixtureMle(calibrated, { weights });
       const ci =
@@ -326,6 +351,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
     runtime: source.runtime,
     temperature: T,
     temperatureSource: source.temperature.source,
+    impliedPrior: source.impliedPrior,
     ci: ciKind,
     samples: predictions,
     files,
@@ -353,7 +379,7 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
 /** A printable table: one block per sample, tissues by decreasing proportion (those ≥ minShown). */
 export function formatPredictions(r: TissueBertPredictResult, minShown = 0.005): string {
   const lines = [
-    `${r.runtime === 'onnxruntime' ? 'model' : 'run'} ${r.runDir} (${r.checkpoint}, ${r.runtime}); temperature ${r.temperature.toFixed(3)} (${r.temperatureSource === 'default' ? 'default 1: run meddl eval to calibrate' : `from ${r.temperatureSource}`}); ${r.ci} 95% CI`,
+    `${r.runtime === 'onnxruntime' ? 'model' : 'run'} ${r.runDir} (${r.checkpoint}, ${r.runtime}); temperature ${r.temperature.toFixed(3)} (${r.temperatureSource === 'default' ? 'default 1: run meddl eval to calibrate' : `from ${r.temperatureSource}`}); ${r.impliedPrior ? 'implied class prior divided out' : 'nominal (uniform) class prior'}; ${r.ci} 95% CI`,
   ];
   for (const s of r.samples) {
     lines.push(

@@ -19,6 +19,11 @@ export interface LoadedRun {
   checkpoint: string;
   /** tissuebert-eval.json's calibration.temperature, or 1 when the run has not been evaluated. */
   temperature: { value: number; source: 'tissuebert-eval.json' | 'default' };
+  /**
+   * tissuebert-eval.json's deconvolution.impliedPrior in label order (the class prior the model
+   * implies, divided out before the mixture MLE), or null when the run has not been evaluated.
+   */
+  impliedPrior: number[] | null;
 }
 
 /** The temperature of `<runDir>/tissuebert-eval.json` (calibration.temperature), else 1. */
@@ -35,6 +40,34 @@ export function runTemperature(runDir: string): LoadedRun['temperature'] {
   if (typeof t === 'number' && Number.isFinite(t) && t > 0)
     return { value: t, source: 'tissuebert-eval.json' };
   return { value: 1, source: 'default' };
+}
+
+/**
+ * The implied class prior of `<runDir>/tissuebert-eval.json` (deconvolution.impliedPrior, by
+ * tissue name) in the order of `tissues`; null when the file or the field is absent. A prior that
+ * does not cover every tissue or has a non-positive entry is an error naming the file.
+ */
+export function runImpliedPrior(runDir: string, tissues: string[]): number[] | null {
+  const path = join(runDir, EVAL_FILE);
+  if (!existsSync(path)) return null;
+  let parsed: { deconvolution?: { impliedPrior?: unknown } };
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new TissueBertArgumentError('run', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  const p = parsed.deconvolution?.impliedPrior;
+  if (p === undefined) return null;
+  const byName = (p ?? {}) as Record<string, unknown>;
+  return tissues.map((t) => {
+    const v = byName[t];
+    if (typeof v !== 'number' || !(v > 0))
+      throw new TissueBertArgumentError(
+        'run',
+        `${path}: deconvolution.impliedPrior has ${v === undefined ? 'no entry' : `entry ${String(v)}`} for tissue '${t}'`,
+      );
+    return v;
+  });
 }
 
 /**
@@ -85,5 +118,12 @@ export async function loadRunModel(path: string, which: 'best' | 'last' = 'best'
     disposeCheckpoint(ck);
   }
   model.eval();
-  return { runDir, meta, model, checkpoint: name, temperature: runTemperature(runDir) };
+  return {
+    runDir,
+    meta,
+    model,
+    checkpoint: name,
+    temperature: runTemperature(runDir),
+    impliedPrior: runImpliedPrior(runDir, meta.tissues),
+  };
 }

@@ -5,12 +5,12 @@ import { exportRegistry, OnnxSession, runExport } from '@meddl/onnx';
 import { readEvalArtifact } from '@meddl/report';
 import { Generator, initBackend, tf } from '@meddl/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyTemperature, mixtureMle } from './deconv/mixture';
+import { applyTemperature, dividePrior, mixtureMle } from './deconv/mixture';
 import { TissueBertArgumentError } from './errors';
 import { evaluateTissueBert } from './evaluate';
 import { registerTissueBertExporter } from './onnx';
 import { formatPredictions, predictTissueBert } from './predict';
-import { loadRunModel, runTemperature } from './run-model';
+import { loadRunModel, runImpliedPrior, runTemperature } from './run-model';
 import { generateSyntheticDataset } from './synth/generator';
 import { loadStore, splitFiles, TissueBertRunConfigSchema, trainTissueBert } from './train';
 
@@ -68,7 +68,13 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
 
   it('evaluates the run: read metrics with CIs, calibration, deconvolution vs NNLS', async () => {
     expect(runDir).not.toBe('');
-    const r = await evaluateTissueBert({ runDir, mixtures: 4, readsPerMixture: 400, bootstrapResamples: 50 });
+    const r = await evaluateTissueBert({
+      runDir,
+      mixtures: 4,
+      readsPerMixture: 400,
+      bootstrapResamples: 50,
+      referenceReadsPerFile: 100,
+    });
     const acc = r.classification.accuracy;
     expect(acc.lower).toBeLessThanOrEqual(acc.estimate);
     expect(acc.upper).toBeGreaterThanOrEqual(acc.estimate);
@@ -88,6 +94,13 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     expect(r.classification.bayes?.balancedAccuracy.estimate).toBeGreaterThan(1 / 22);
     expect(r.classification.atlas.balancedAccuracy.estimate).toBeGreaterThan(0);
     expect(r.deconvolution.atlasTemperature).toBeGreaterThan(0);
+    // The class prior the model implies on training reads: a distribution over every tissue.
+    const prior = Object.values(r.deconvolution.impliedPrior);
+    expect(prior).toHaveLength(22);
+    expect(prior.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+    expect(Math.min(...prior)).toBeGreaterThan(0);
+    expect(r.deconvolution.referenceReads).toBeGreaterThan(0);
+    for (const k of r.deconvolution.kinds) expect(Number.isFinite(k.modelNominalPrior.rmse)).toBe(true);
     const saved = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8'));
     expect(saved.deconvolution.kinds).toHaveLength(r.deconvolution.kinds.length);
     // eval.json follows the @meddl/report contract (what `meddl report` renders).
@@ -101,7 +114,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       'table',
     ]);
     const csv = readFileSync(join(runDir, 'deconvolution.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('kind,mixture,tissue,true,model,nnls,atlas,bayes');
+    expect(csv[0]).toBe('kind,mixture,tissue,true,model,model_nominal_prior,nnls,atlas,bayes');
   }, 300_000);
 
   it('predicts tissue proportions of held-out pat files with the calibrated run', async () => {
@@ -115,8 +128,9 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       manifest.map((l) => l.split(',')).map(([sample, tissue, file]) => [sample, { tissue, file }]),
     );
     const held = (meta.valSamples as string[]).slice(0, 3).map((s) => byName.get(s)!);
-    const evalT = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8')).calibration
-      .temperature;
+    const evaluated = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8'));
+    const evalT = evaluated.calibration.temperature;
+    const evalPrior = (meta.tissues as string[]).map((t) => evaluated.deconvolution.impliedPrior[t]);
     const r = await predictTissueBert({
       runDir,
       samples: held.map((h) => join(root, 'data', h.file)),
@@ -125,6 +139,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     });
     expect(r.temperatureSource).toBe('tissuebert-eval.json');
     expect(r.temperature).toBe(evalT);
+    expect(r.impliedPrior).toEqual(evalPrior);
     expect(r.samples).toHaveLength(3);
     for (const s of r.samples) {
       expect(s.scored).toBeLessThanOrEqual(300);
@@ -164,9 +179,9 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       ),
     );
     const K = store.tissues.length;
-    const cal = applyTemperature(
-      { probs: Float64Array.from(probs.dataSync()), nReads: k, nClasses: K },
-      evalT,
+    const cal = dividePrior(
+      applyTemperature({ probs: Float64Array.from(probs.dataSync()), nReads: k, nClasses: K }, evalT),
+      evalPrior,
     );
     probs.dispose();
     run.model.dispose();
@@ -192,6 +207,15 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     expect(b.files).toBeNull();
     expect(b.samples[0].tissues.some((t) => t.upper > t.lower)).toBe(true);
     expect(runTemperature(join(root, 'data'))).toEqual({ value: 1, source: 'default' });
+    expect(runImpliedPrior(join(root, 'data'), ['a', 'b'])).toBeNull();
+    // An evaluation file whose implied prior misses a tissue is refused, naming file and tissue.
+    const bad = mkdtempSync(join(tmpdir(), 'tb-prior-'));
+    writeFileSync(
+      join(bad, 'tissuebert-eval.json'),
+      JSON.stringify({ deconvolution: { impliedPrior: { a: 0.5 } } }),
+    );
+    expect(() => runImpliedPrior(bad, ['a', 'b'])).toThrow(/tissuebert-eval\.json.*no entry for tissue 'b'/);
+    rmSync(bad, { recursive: true });
     await expect(predictTissueBert({ runDir, samples: [join(root, 'nope.pat.gz')] })).rejects.toThrow(
       TissueBertArgumentError,
     );
@@ -206,6 +230,8 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
       .temperature;
     expect(sidecar.temperature).toBe(evalT);
     const run = await loadRunModel(runDir);
+    expect(sidecar.impliedPrior).toEqual(run.impliedPrior);
+    expect(run.impliedPrior).toHaveLength(22);
     expect(sidecar.labels).toEqual(run.meta.tissues);
     const g = new Generator(11);
     const B = 3;
@@ -247,6 +273,7 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     const viaOnnx = await predictTissueBert({ onnx: out, samples, maxReads: 200, outDir: null });
     expect(viaOnnx.runtime).toBe('onnxruntime');
     expect(viaOnnx.temperature).toBe(viaRun.temperature);
+    expect(viaOnnx.impliedPrior).toEqual(viaRun.impliedPrior);
     viaRun.samples.forEach((sr, i) => {
       sr.tissues.forEach((t, k) => {
         expect(Math.abs(viaOnnx.samples[i].tissues[k].meanPosterior - t.meanPosterior)).toBeLessThan(1e-4);

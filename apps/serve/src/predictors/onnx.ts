@@ -336,6 +336,7 @@ export class OnnxPredictor implements Predictor {
     private readonly reference: TissueBertReference,
     private readonly temperature: number | undefined,
     private readonly temperatureSource: string,
+    private readonly impliedPrior: number[] | undefined,
   ) {}
 
   static async load(entry: OnnxEntry): Promise<OnnxPredictor> {
@@ -378,6 +379,16 @@ export class OnnxPredictor implements Predictor {
       reference.fasta.close();
       throw new ServeConfigError(entry.onnx, (e as Error).message);
     }
+    const impliedPrior =
+      entry.impliedPrior ??
+      (Array.isArray(sidecar.impliedPrior) ? (sidecar.impliedPrior as number[]) : undefined);
+    if (impliedPrior && impliedPrior.length !== reference.labels.length) {
+      reference.fasta.close();
+      throw new ServeConfigError(
+        entry.onnx,
+        `the implied prior (${entry.impliedPrior ? 'config' : 'sidecar'}) has ${impliedPrior.length} entries for ${reference.labels.length} labels`,
+      );
+    }
     const st = typeof sidecar.temperature === 'number' ? sidecar.temperature : undefined;
     const temperature = entry.temperature ?? st;
     const source =
@@ -395,6 +406,7 @@ export class OnnxPredictor implements Predictor {
       reference,
       temperature,
       source,
+      impliedPrior,
     );
   }
 
@@ -414,6 +426,7 @@ export class OnnxPredictor implements Predictor {
         calibrated: this.entry.temperature !== undefined || calibrated,
         temperature: this.temperature ?? 1,
         source: this.temperatureSource,
+        impliedPrior: this.impliedPrior ?? null,
       },
       options: { maxReads: 'integer, optional: cap on pat lines used' },
       onnx: {
@@ -437,7 +450,7 @@ export class OnnxPredictor implements Predictor {
     const T = this.reference.labels.length;
     return predictTissueBert(
       this.reference,
-      { temperature: this.temperature, batchSize: this.entry.batchSize },
+      { temperature: this.temperature, impliedPrior: this.impliedPrior, batchSize: this.entry.batchSize },
       input,
       async (tokens, methylation, b, L) => {
         const out = await this.session.run(

@@ -1,8 +1,8 @@
 /**
  * TissueBERT as a service model: a methylation sample (.pat / .pat.gz, wgbstools format) in,
  * tissue-of-origin probabilities out. Everything model-specific is a call into @meddl/tissuebert
- * (readPat → prepareSample → TissueBert.forward → applyTemperature → meanPosterior / mixtureMle /
- * fisherMixtureCi); the only arithmetic here is the softmax of the logits (a tf op), the
+ * (readPat → prepareSample → TissueBert.forward → applyTemperature → dividePrior → meanPosterior /
+ * mixtureMle / fisherMixtureCi); the only arithmetic here is the softmax of the logits (a tf op), the
  * normalised entropy used as the uncertainty score, and batching.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -14,6 +14,7 @@ import {
   type CpgIndex,
   type CpgRegion,
   createModel,
+  dividePrior,
   fisherMixtureCi,
   IndexedFasta,
   meanPosterior,
@@ -95,6 +96,13 @@ export class TissueBertPredictor implements Predictor {
 
   static async load(entry: TissueBertEntry): Promise<TissueBertPredictor> {
     const reference = loadTissueBertReference(entry.reference, entry.tissues, `models.${entry.name}.tissues`);
+    if (entry.impliedPrior && entry.impliedPrior.length !== reference.labels.length) {
+      reference.fasta.close();
+      throw new ServeConfigError(
+        entry.reference,
+        `models.${entry.name}.impliedPrior has ${entry.impliedPrior.length} entries for ${reference.labels.length} labels`,
+      );
+    }
     const model = createModel(entry.preset, { ...entry.overrides, numClasses: reference.labels.length });
     let loaded: Awaited<ReturnType<typeof loadWeights>>;
     try {
@@ -138,6 +146,7 @@ export class TissueBertPredictor implements Predictor {
         method: 'temperature scaling of read posteriors',
         calibrated: this.entry.temperature !== undefined,
         temperature: this.entry.temperature ?? 1,
+        impliedPrior: this.entry.impliedPrior ?? null,
       },
       options: { maxReads: 'integer, optional: cap on pat lines used' },
       ...{
@@ -213,12 +222,12 @@ export function validatePat(file: string): void {
 /**
  * The TissueBERT prediction chain with a pluggable forward pass: `readPat` → `prepareSample` →
  * read posteriors (`probsOf`: softmax of the logits of a batch of b reads × L tokens, [b, T]) →
- * `applyTemperature` → `meanPosterior` / `mixtureMle` / `fisherMixtureCi`. Used by the tfjs model
- * and by the ONNX session.
+ * `applyTemperature` → `dividePrior` (the implied class prior, when known) → `meanPosterior` /
+ * `mixtureMle` / `fisherMixtureCi`. Used by the tfjs model and by the ONNX session.
  */
 export async function predictTissueBert(
   ref: TissueBertReference,
-  opts: { temperature?: number; batchSize: number },
+  opts: { temperature?: number; impliedPrior?: number[]; batchSize: number },
   input: PredictInput,
   probsOf: (tokens: Int32Array, methylation: Int32Array, b: number, L: number) => Promise<Float32Array>,
 ): Promise<Prediction> {
@@ -256,7 +265,13 @@ export async function predictTissueBert(
     await new Promise((r) => setImmediate(r));
   }
   const raw: ReadPosteriors = { probs, nReads: sample.n, nClasses: T };
-  const posteriors = opts.temperature ? applyTemperature(raw, opts.temperature) : raw;
+  const scaled = opts.temperature ? applyTemperature(raw, opts.temperature) : raw;
+  if (opts.impliedPrior && opts.impliedPrior.length !== T)
+    throw new ServeError(
+      500,
+      `the model's implied prior has ${opts.impliedPrior.length} entries for ${T} labels`,
+    );
+  const posteriors = opts.impliedPrior ? dividePrior(scaled, opts.impliedPrior) : scaled;
   const weights = sample.count;
   const mean = meanPosterior(posteriors, weights);
   const mix = mixtureMle(posteriors, { weights });

@@ -7,8 +7,10 @@ import { alignByRowId, readNumericTable } from '../formats/atlas';
 import {
   applyTemperature,
   bootstrapMixtureCi,
+  dividePrior,
   fisherMixtureCi,
   fitTemperature,
+  impliedPrior,
   meanPosterior,
   mixtureMle,
   type ReadPosteriors,
@@ -165,6 +167,55 @@ describe('mixture estimators from read posteriors', () => {
     // Same seed, same interval.
     const again = bootstrapMixtureCi(post, new Generator(4), { priors, replicates: 60 });
     expect(Array.from(again.lower)).toEqual(Array.from(boot.lower));
+  });
+
+  it('dividing out the prior a leaning classifier implies restores the MLE', () => {
+    // Reads carry a class-revealing feature with probability 0.2 and nothing otherwise (most
+    // TissueBERT reads); the classifier was trained on balanced classes but leans towards some of
+    // them on every read (its posteriors times `lean`, renormalised).
+    const T = 5;
+    const lean = [2, 1, 1, 0.6, 0.5];
+    const draw = (pi: number[], n: number, rng: Generator) => {
+      const probs = new Float64Array(n * T);
+      const labels = new Int32Array(n);
+      for (let r = 0; r < n; r++) {
+        const t = rng.categorical(pi);
+        labels[r] = t;
+        const f = rng.random() < 0.2 ? t : -1; // the feature, or none
+        let s = 0;
+        for (let u = 0; u < T; u++) {
+          const lik = f < 0 ? 1 : u === f ? 0.9 : 0.1 / (T - 1);
+          probs[r * T + u] = lik * lean[u];
+          s += probs[r * T + u];
+        }
+        for (let u = 0; u < T; u++) probs[r * T + u] /= s;
+      }
+      return { post: { probs, nReads: n, nClasses: T }, labels };
+    };
+    const rng = new Generator(6);
+    // Labelled reference reads, unbalanced across classes: the prior weighs classes equally.
+    const ref = draw([0.4, 0.3, 0.1, 0.1, 0.1], 6000, rng);
+    const prior = impliedPrior(ref.post, ref.labels);
+    expect(prior.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    // The classifier's posteriors are calibrated ones under the prior ∝ lean: that is recovered.
+    const leanNorm = lean.map((l) => l / lean.reduce((x, y) => x + y, 0));
+    for (let t = 0; t < T; t++) expect(Math.abs(prior[t] - leanNorm[t])).toBeLessThan(0.015);
+    // Its first fixed-point step, the plain class-balanced mean, is further off.
+    const mean = impliedPrior(ref.post, ref.labels, { maxIter: 1 });
+    expect(Math.abs(mean[0] - leanNorm[0])).toBeGreaterThan(0.02);
+    const pi = [0.1, 0.2, 0.3, 0.4, 0];
+    const mix = draw(pi, 20000, rng).post;
+    const err = (x: ArrayLike<number>) => Math.max(...pi.map((p, t) => Math.abs(x[t] - p)));
+    const nominal = mixtureMle(mix).proportions;
+    const corrected = mixtureMle(dividePrior(mix, prior)).proportions;
+    expect(err(nominal)).toBeGreaterThan(0.15);
+    expect(err(corrected)).toBeLessThan(0.04);
+    // Calibrated posteriors imply (nearly) the uniform prior; dividing by it changes nothing.
+    const uniform = new Float64Array(T).fill(1 / T);
+    const same = dividePrior(mix, uniform);
+    for (let i = 0; i < 50; i++) expect(same.probs[i]).toBeCloseTo(mix.probs[i], 12);
+    expect(() => dividePrior(mix, [0.5, 0.5, 0, 0, 0])).toThrow(/prior.*entry 2/);
+    expect(() => impliedPrior(ref.post, new Int32Array(ref.labels.length).fill(T))).toThrow(/labels/);
   });
 
   it('temperature scaling recovers the temperature that sharpened the posteriors', () => {
