@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { nnlsDeconvolve } from './deconv/nnls';
 import { TissueBertArgumentError } from './errors';
 import { evaluateTissueBert } from './evaluate';
 import { alignByRowId, readNumericTable } from './formats/atlas';
 import { formatPredictions, predictTissueBert } from './predict';
 import { generateSyntheticDataset } from './synth/generator';
-import { prepareStore, TissueBertRunConfigSchema, trainTissueBert } from './train';
+import { prepareStore, readTissueBertConfig, trainTissueBert } from './train';
 
 /** Structural copy of the CLI's CommandSpec (apps/cli/src/command.ts); the CLI mounts these. */
 export interface TissueBertCommand {
@@ -114,16 +112,10 @@ export const commands: TissueBertCommand[] = [
     async run(_args, options) {
       if (typeof options.config !== 'string')
         throw new TissueBertArgumentError('--config', 'a config file is required');
-      const raw = parseYaml(readFileSync(options.config, 'utf8')) as Record<string, unknown>;
-      const trainer = { ...((raw.trainer as Record<string, unknown>) ?? {}) };
+      const trainer: Record<string, unknown> = {};
       if (options.maxEpochs !== undefined) trainer.maxEpochs = intOption(options, 'maxEpochs', 1);
       if (typeof options.name === 'string') trainer.name = options.name;
-      const parsed = TissueBertRunConfigSchema.safeParse({ ...raw, trainer });
-      if (!parsed.success) {
-        const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-        throw new TissueBertArgumentError('--config', `${options.config}: ${issues}`);
-      }
-      const r = await trainTissueBert(parsed.data);
+      const r = await trainTissueBert(readTissueBertConfig(options.config, { trainer }));
       console.log(
         `run: ${r.runDir} (${r.summary.status}, ${r.summary.epochs} epochs, ${r.summary.steps} steps)`,
       );
@@ -167,7 +159,7 @@ export const commands: TissueBertCommand[] = [
       );
       for (const k of r.deconvolution.kinds)
         console.log(
-          `deconvolution ${k.kind.padEnd(16)} RMSE model ${k.model.rmse.toFixed(4)} (nominal prior ${k.modelNominalPrior.rmse.toFixed(4)}) vs NNLS ${k.nnls.rmse.toFixed(4)}; Pearson r ${k.model.pearson.toFixed(3)} vs ${k.nnls.pearson.toFixed(3)}`,
+          `deconvolution ${k.kind.padEnd(16)} RMSE model ${k.model.rmse.toFixed(4)} (nominal prior ${k.modelNominalPrior.rmse.toFixed(4)}) vs NNLS ${k.nnls.rmse.toFixed(4)} (NNLS − model ${k.nnlsMinusModel.estimate.toFixed(4)} [${k.nnlsMinusModel.lower.toFixed(4)}, ${k.nnlsMinusModel.upper.toFixed(4)}]); Pearson r ${k.model.pearson.toFixed(3)} vs ${k.nnls.pearson.toFixed(3)}`,
         );
       console.log(`wrote ${r.runDir}/tissuebert-eval.json, eval.json (report) and deconvolution.csv`);
     },

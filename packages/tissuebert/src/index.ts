@@ -155,6 +155,7 @@ export {
   buildStore,
   loadStore,
   prepareStore,
+  readTissueBertConfig,
   splitFiles,
   type TissueBertBatch,
   type TissueBertRunConfig,

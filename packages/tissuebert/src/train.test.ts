@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportRegistry, OnnxSession, runExport } from '@meddl/onnx';
@@ -12,7 +12,13 @@ import { registerTissueBertExporter } from './onnx';
 import { formatPredictions, predictTissueBert } from './predict';
 import { loadRunModel, runImpliedPrior, runTemperature } from './run-model';
 import { generateSyntheticDataset } from './synth/generator';
-import { loadStore, splitFiles, TissueBertRunConfigSchema, trainTissueBert } from './train';
+import {
+  loadStore,
+  readTissueBertConfig,
+  splitFiles,
+  TissueBertRunConfigSchema,
+  trainTissueBert,
+} from './train';
 
 describe('trainTissueBert (tiny preset, synthetic data)', () => {
   let root: string;
@@ -29,6 +35,28 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     expect(c.model.overrides).toEqual({});
     const o = TissueBertRunConfigSchema.parse({ data: { dir: 'x' }, model: { overrides: { dropout: 0 } } });
     expect(o.model.overrides).toEqual({ dropout: 0 });
+  });
+
+  it('reads every shipped config, with overrides, and names the file and field of a bad one', () => {
+    const dir = join(__dirname, '../../../configs/tissuebert');
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml')))
+      expect(() => readTissueBertConfig(join(dir, f)), f).not.toThrow();
+    const c = readTissueBertConfig(join(dir, 'small-hybrid.yaml'), {
+      data: { dir: '/tmp/x' },
+      trainer: { name: 'n', maxEpochs: 2 },
+    });
+    expect(c.data.dir).toBe('/tmp/x');
+    expect(c.data.examplesPerEpoch).toBe(8192); // the file's other data fields stay
+    expect(c.trainer.maxEpochs).toBe(2);
+    expect(c.model.overrides).toEqual({
+      stemKernel: 7,
+      positionEmbeddings: false,
+      normFirst: true,
+      pooling: 'max',
+    });
+    const bad = join(root, 'bad.yaml');
+    writeFileSync(bad, 'data: { dir: x }\nbatchSize: -3\n');
+    expect(() => readTissueBertConfig(bad)).toThrow(/bad\.yaml: batchSize/);
   });
 
   it('splits files by tissue with no sample in both halves', async () => {
@@ -100,7 +128,13 @@ describe('trainTissueBert (tiny preset, synthetic data)', () => {
     expect(prior.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
     expect(Math.min(...prior)).toBeGreaterThan(0);
     expect(r.deconvolution.referenceReads).toBeGreaterThan(0);
-    for (const k of r.deconvolution.kinds) expect(Number.isFinite(k.modelNominalPrior.rmse)).toBe(true);
+    for (const k of r.deconvolution.kinds) {
+      expect(Number.isFinite(k.modelNominalPrior.rmse)).toBe(true);
+      // The paired gap is the difference of the two RMSEs, inside its interval.
+      expect(k.nnlsMinusModel.estimate).toBeCloseTo(k.nnls.rmse - k.model.rmse, 10);
+      expect(k.nnlsMinusModel.lower).toBeLessThanOrEqual(k.nnlsMinusModel.estimate);
+      expect(k.nnlsMinusModel.upper).toBeGreaterThanOrEqual(k.nnlsMinusModel.estimate);
+    }
     const saved = JSON.parse(readFileSync(join(runDir, 'tissuebert-eval.json'), 'utf8'));
     expect(saved.deconvolution.kinds).toHaveLength(r.deconvolution.kinds.length);
     // eval.json follows the @meddl/report contract (what `meddl report` renders).

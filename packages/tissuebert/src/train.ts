@@ -26,6 +26,7 @@ import {
   type TrainingTask,
   type ValidationOutput,
 } from '@meddl/trainer';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TissueBertArgumentError } from './errors';
 import { readBlocksBed, readCpgIndex } from './formats/bed';
@@ -88,6 +89,34 @@ export const TissueBertRunConfigSchema = z.object({
 });
 export type TissueBertRunConfig = z.infer<typeof TissueBertRunConfigSchema>;
 export type TissueBertRunConfigInput = z.input<typeof TissueBertRunConfigSchema>;
+
+/**
+ * Reads a run config (configs/tissuebert/*.yaml) with optional overrides merged into its `data`
+ * and `trainer` sections, validated by `TissueBertRunConfigSchema`; an invalid file is an error
+ * naming it and every offending field.
+ */
+export function readTissueBertConfig(
+  file: string,
+  overrides: { data?: Record<string, unknown>; trainer?: Record<string, unknown> } = {},
+): TissueBertRunConfig {
+  let raw: Record<string, unknown>;
+  try {
+    raw = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
+  } catch (e) {
+    throw new TissueBertArgumentError('--config', `${file}: ${(e as Error).message}`);
+  }
+  const section = (k: string) => ({ ...((raw[k] as Record<string, unknown>) ?? {}) });
+  const parsed = TissueBertRunConfigSchema.safeParse({
+    ...raw,
+    data: { ...section('data'), ...overrides.data },
+    trainer: { ...section('trainer'), ...overrides.trainer },
+  });
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new TissueBertArgumentError('--config', `${file}: ${issues}`);
+  }
+  return parsed.data;
+}
 
 /**
  * The prepared store of a data folder (the layout the synthetic generator writes): read from
