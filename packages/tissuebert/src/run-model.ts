@@ -26,17 +26,22 @@ export interface LoadedRun {
   impliedPrior: number[] | null;
 }
 
-/** The temperature of `<runDir>/tissuebert-eval.json` (calibration.temperature), else 1. */
-export function runTemperature(runDir: string): LoadedRun['temperature'] {
+/** `<runDir>/tissuebert-eval.json` parsed, with its path; null when the run was not evaluated. */
+function readEvalFile(runDir: string): { path: string; parsed: Record<string, unknown> } | null {
   const path = join(runDir, EVAL_FILE);
-  if (!existsSync(path)) return { value: 1, source: 'default' };
-  let parsed: { calibration?: { temperature?: unknown } };
+  if (!existsSync(path)) return null;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    return { path, parsed: JSON.parse(readFileSync(path, 'utf8')) };
   } catch (e) {
     throw new TissueBertArgumentError('run', `${path} is not valid JSON: ${(e as Error).message}`);
   }
-  const t = parsed.calibration?.temperature;
+}
+
+/** The temperature of `<runDir>/tissuebert-eval.json` (calibration.temperature), else 1. */
+export function runTemperature(runDir: string): LoadedRun['temperature'] {
+  const file = readEvalFile(runDir);
+  const t = (file?.parsed as { calibration?: { temperature?: unknown } } | undefined)?.calibration
+    ?.temperature;
   if (typeof t === 'number' && Number.isFinite(t) && t > 0)
     return { value: t, source: 'tissuebert-eval.json' };
   return { value: 1, source: 'default' };
@@ -48,23 +53,17 @@ export function runTemperature(runDir: string): LoadedRun['temperature'] {
  * does not cover every tissue or has a non-positive entry is an error naming the file.
  */
 export function runImpliedPrior(runDir: string, tissues: string[]): number[] | null {
-  const path = join(runDir, EVAL_FILE);
-  if (!existsSync(path)) return null;
-  let parsed: { deconvolution?: { impliedPrior?: unknown } };
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new TissueBertArgumentError('run', `${path} is not valid JSON: ${(e as Error).message}`);
-  }
-  const p = parsed.deconvolution?.impliedPrior;
-  if (p === undefined) return null;
+  const file = readEvalFile(runDir);
+  const p = (file?.parsed as { deconvolution?: { impliedPrior?: unknown } } | undefined)?.deconvolution
+    ?.impliedPrior;
+  if (!file || p === undefined) return null;
   const byName = (p ?? {}) as Record<string, unknown>;
   return tissues.map((t) => {
     const v = byName[t];
     if (typeof v !== 'number' || !(v > 0))
       throw new TissueBertArgumentError(
         'run',
-        `${path}: deconvolution.impliedPrior has ${v === undefined ? 'no entry' : `entry ${String(v)}`} for tissue '${t}'`,
+        `${file.path}: deconvolution.impliedPrior has ${v === undefined ? 'no entry' : `entry ${String(v)}`} for tissue '${t}'`,
       );
     return v;
   });
