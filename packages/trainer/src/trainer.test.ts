@@ -254,6 +254,36 @@ describe('Trainer', () => {
     expect(process.listenerCount('SIGINT')).toBe(0);
   });
 
+  it('a signal delivered by the event loop (as Node delivers SIGTERM) stops the fit within a step', async () => {
+    // Node runs signal handlers as event-loop callbacks, not inside the step loop; a loop that
+    // never yields to the event loop would only see the signal at the end of the fit.
+    const cfg: TrainerConfigInput = {
+      seed: 5,
+      maxEpochs: 3,
+      optimizer: { name: 'adamw', lr: 0.02 },
+      handleSignals: true,
+    };
+    const sink = new MemorySink();
+    let sentAt = -1;
+    const sender: Callback = {
+      name: 'sender',
+      onTrainStepEnd: (_t, r) => {
+        if (r.step === 3)
+          setTimeout(() => {
+            sentAt = r.step;
+            process.emit('SIGTERM', 'SIGTERM');
+          }, 0);
+      },
+    };
+    const run = setup(cfg, { checkpointSink: sink, callbacks: [sender] });
+    const s = await run.trainer.fit(run.task, { train: run.train, val: run.val });
+    expect(sentAt).toBe(3);
+    expect(s.status).toBe('interrupted');
+    expect(s.steps).toBeLessThanOrEqual(5); // of 24 (8 per epoch)
+    expect(sink.saved.at(-1)?.info.tags).toEqual(['SIGTERM']);
+    expect(process.listenerCount('SIGTERM')).toBe(0);
+  });
+
   it('writes the run directory: config.yaml, run.json, metrics.csv, steps.jsonl, events file', async () => {
     const s = setup(
       {
