@@ -352,12 +352,12 @@ async function tissuebertSmallAccuracy({ threads, lib, log, rows, failures }) {
       params: 0,
       subject: 'meddl',
       threads,
-      meddl: lib.summarize([seconds], ev.reads, [seconds]),
       peer: null,
     };
     rows.push({
       ...common,
       preset,
+      meddl: lib.summarize([seconds], ev.reads, [seconds]),
       description: `train configs/tissuebert/small-hybrid.yaml as shipped (${r.summary.epochs} epochs, ${steps} steps of ${config.batchSize}), evaluate ${ev.reads} held-out reads of ${ev.files} files (best val-loss checkpoint); ceiling = Bayes-optimal macro-F1 on the same reads; time = data generation + training`,
       batch: ev.reads,
       unit: 'reads',
@@ -376,6 +376,7 @@ async function tissuebertSmallAccuracy({ threads, lib, log, rows, failures }) {
       rows.push({
         ...common,
         preset: `${preset} (deconvolution)`,
+        meddl: lib.summarize([seconds], d.mixtures, [seconds]),
         description: `the same run: ${d.mixtures} Dirichlet(0.5) mixtures of ${ev.deconvolution.readsPerMixture} held-out reads; model = mixture MLE on temperature-scaled read posteriors with the implied prior divided out; NNLS = per-CpG atlas of the training files (MethAtlas); RMSE model ${d.model.rmse.toFixed(4)}, NNLS ${d.nnls.rmse.toFixed(4)}; ceiling = the gain with the exact posteriors`,
         batch: d.mixtures,
         unit: 'mixtures',

@@ -49,6 +49,7 @@ import {
 } from './mix';
 import { createModel } from './model';
 import { EVAL_FILE, readRunMeta } from './run-meta';
+import { evenlySpaced } from './sampling';
 import type { PreparedStore } from './store';
 import { bayesExamplePosterior, SYNTH_GENERATOR_VERSION, type SynthGroundTruth } from './synth/generator';
 import { SYNTH_BLOOD_TISSUES } from './synth/tissues';
@@ -286,17 +287,13 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   const reference: Array<{ label: number; probs: Float64Array }> = [];
   try {
     for (const f of valFiles) {
-      const n = store.samples[f].n;
-      const k = Math.min(n, maxPerFile);
-      const examples = Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
+      const examples = evenlySpaced(store.samples[f].n, maxPerFile);
       scored.push({ file: f, examples, probs: posteriors(model, store, f, examples, batchSize) });
     }
     // Reference reads of the training files: the class prior the model implies (below).
     const perFile = options.referenceReadsPerFile ?? 500;
     for (const f of trainFiles) {
-      const n = store.samples[f].n;
-      const k = Math.min(n, perFile);
-      const examples = Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
+      const examples = evenlySpaced(store.samples[f].n, perFile);
       reference.push({
         label: store.samples[f].label,
         probs: posteriors(model, store, f, examples, batchSize),
@@ -476,7 +473,7 @@ export async function evaluateTissueBert(options: TissueBertEvalOptions): Promis
   const rng = new Generator(seed + 17);
   const M = options.mixtures ?? 20;
   const R = options.readsPerMixture ?? 2000;
-  /** Draws R held-out reads with the given proportions; returns both estimates. */
+  /** Draws R held-out reads with the given proportions; returns every estimator's proportions. */
   const deconvolve = (
     proportions: Float64Array,
   ): {

@@ -104,7 +104,13 @@ export {
 } from './predict';
 export { RUN_META_FILE, readRunMeta, type TissueBertRunMeta } from './run-meta';
 export { type LoadedRun, loadRunModel, runImpliedPrior, runTemperature } from './run-model';
-export { CPG_DROPOUT_RATE, cpgDropout, type SamplerFile, TissueBalancedSampler } from './sampling';
+export {
+  CPG_DROPOUT_RATE,
+  cpgDropout,
+  evenlySpaced,
+  type SamplerFile,
+  TissueBalancedSampler,
+} from './sampling';
 export {
   getExample,
   type PreparedSample,

@@ -29,6 +29,7 @@ import { IndexedFasta } from './formats/fasta';
 import { readPat } from './formats/pat';
 import type { TissueBert } from './model';
 import { loadRunModel } from './run-model';
+import { evenlySpaced } from './sampling';
 import { type PreparedSample, prepareSample } from './store';
 
 export interface TissueBertPredictOptions {
@@ -303,8 +304,8 @@ export async function predictTissueBert(options: TissueBertPredictOptions): Prom
           'samples',
           `${file}: no read overlaps the run's ${regions.length} panel regions`,
         );
-      const k = Math.min(s.n, options.maxReads ?? s.n);
-      const picks = Array.from({ length: k }, (_, i) => Math.floor((i * s.n) / k));
+      const picks = evenlySpaced(s.n, options.maxReads ?? s.n);
+      const k = picks.length;
       const g = gather(s, picks);
       const raw: ReadPosteriors = {
         probs: await source.score(g.tokens, g.states, k, g.L),

@@ -76,3 +76,12 @@ export function cpgDropout(methylation: Uint8Array, rate: number, rng: Generator
 
 /** Default CpG dropout rate (5% of observed CpGs). */
 export const CPG_DROPOUT_RATE = 0.05;
+
+/**
+ * At most `max` of the indices 0..n−1, evenly spaced (⌊i·n/k⌋, k = min(n, max)): the deterministic
+ * subsample used for validation, evaluation, reference and prediction reads.
+ */
+export function evenlySpaced(n: number, max: number): number[] {
+  const k = Math.min(n, max);
+  return Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
+}

@@ -41,7 +41,7 @@ import {
   type TissueBertPreset,
 } from './model';
 import { RUN_META_FILE, type TissueBertRunMeta } from './run-meta';
-import { cpgDropout, TissueBalancedSampler } from './sampling';
+import { cpgDropout, evenlySpaced, TissueBalancedSampler } from './sampling';
 import { type PreparedStore, prepareSample } from './store';
 import { ensureSyntheticDataset, SynthConfigSchema } from './synth/generator';
 
@@ -426,11 +426,9 @@ export async function trainTissueBert(input: TissueBertRunConfigInput): Promise<
   const trainIndex = new ExampleIndex(store, train, (f) =>
     Array.from({ length: store.samples[f].n }, (_, i) => i),
   );
-  const valIndex = new ExampleIndex(store, val, (f) => {
-    const n = store.samples[f].n;
-    const k = Math.min(n, config.data.valExamplesPerFile);
-    return Array.from({ length: k }, (_, i) => Math.floor((i * n) / k));
-  });
+  const valIndex = new ExampleIndex(store, val, (f) =>
+    evenlySpaced(store.samples[f].n, config.data.valExamplesPerFile),
+  );
   const trainLoader = new DataLoader(itemDataset(trainIndex), {
     batchSize: config.batchSize,
     sampler: new TissueBalancedEpochSampler(trainIndex, config.data.examplesPerEpoch, seed),

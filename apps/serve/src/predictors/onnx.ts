@@ -382,11 +382,15 @@ export class OnnxPredictor implements Predictor {
     const impliedPrior =
       entry.impliedPrior ??
       (Array.isArray(sidecar.impliedPrior) ? (sidecar.impliedPrior as number[]) : undefined);
-    if (impliedPrior && impliedPrior.length !== reference.labels.length) {
+    if (
+      impliedPrior &&
+      (impliedPrior.length !== reference.labels.length ||
+        impliedPrior.some((v) => typeof v !== 'number' || !(v > 0)))
+    ) {
       reference.fasta.close();
       throw new ServeConfigError(
         entry.onnx,
-        `the implied prior (${entry.impliedPrior ? 'config' : 'sidecar'}) has ${impliedPrior.length} entries for ${reference.labels.length} labels`,
+        `the implied prior (${entry.impliedPrior ? 'config' : 'sidecar'}) must be ${reference.labels.length} positive numbers, one per label; it has ${impliedPrior.length} entries`,
       );
     }
     const st = typeof sidecar.temperature === 'number' ? sidecar.temperature : undefined;

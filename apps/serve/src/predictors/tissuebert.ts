@@ -266,11 +266,7 @@ export async function predictTissueBert(
   }
   const raw: ReadPosteriors = { probs, nReads: sample.n, nClasses: T };
   const scaled = opts.temperature ? applyTemperature(raw, opts.temperature) : raw;
-  if (opts.impliedPrior && opts.impliedPrior.length !== T)
-    throw new ServeError(
-      500,
-      `the model's implied prior has ${opts.impliedPrior.length} entries for ${T} labels`,
-    );
+  // The predictors check the prior's length against the labels when they load.
   const posteriors = opts.impliedPrior ? dividePrior(scaled, opts.impliedPrior) : scaled;
   const weights = sample.count;
   const mean = meanPosterior(posteriors, weights);
